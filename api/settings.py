@@ -1,0 +1,22 @@
+"""The one place settings are read (from ``ICCMATCH_*`` environment variables or .env)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ICCMATCH_", env_file=".env", extra="ignore")
+
+    store: str = "sqlite:///./iccmatch.db"
+    """Where the network lives: sqlite:///path (embedded default) or neo4j://host:7687."""
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr = SecretStr("")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,147 @@
+"""Every Cypher statement iccmatch runs, in one place.
+
+Labels and relationship types cannot be query parameters in Cypher, so statements are
+built here, once, from the closed enums in ``graph.model`` (``Label``, ``RelType``) and
+the field names of the model classes -- never from a value a user supplied. Values
+always travel as parameters (``$rows``, ``$ids``). ``_label``/``_rel`` re-check enum
+membership, so a string outside the enums cannot reach a statement even by mistake.
+"""
+
+from __future__ import annotations
+
+from graph.model import SPECS, Kind, KindSpec, Label, RelType
+
+META = "IccmatchMeta"
+
+
+def _label(label: Label) -> str:
+    return Label(label).value  # ValueError for anything outside the enum
+
+
+def _rel(rel: RelType) -> str:
+    return RelType(rel).value
+
+
+def constraints() -> list[str]:
+    return [
+        f"CREATE CONSTRAINT {_label(label).lower()}_id IF NOT EXISTS "
+        f"FOR (n:{_label(label)}) REQUIRE n.id IS UNIQUE"
+        for label in Label
+    ] + [f"CREATE CONSTRAINT meta_name IF NOT EXISTS FOR (m:{META}) REQUIRE m.name IS UNIQUE"]
+
+
+def _endpoint_labels(spec: KindSpec) -> tuple[str, str]:
+    src, dst = spec.endpoints
+    src_label, dst_label = SPECS[src.target].label, SPECS[dst.target].label
+    assert src_label is not None and dst_label is not None
+    return _label(src_label), _label(dst_label)
+
+
+def _rel_pattern(spec: KindSpec) -> str:
+    """``(a)-[r:TYPE {extra keys}]->(b)`` for a relationship kind, matching on its whole key."""
+    assert spec.rel is not None
+    extra = ", ".join(f"{f}: k.{f}" for f in spec.key[2:])
+    props = f" {{{extra}}}" if extra else ""
+    return f"(a)-[r:{_rel(spec.rel)}{props}]->(b)"
+
+
+def fetch(kind: Kind) -> str:
+    """Stored properties for a list of keys (``$keys``: maps with the key fields)."""
+    spec = SPECS[Kind(kind)]
+    if spec.label is not None:
+        return (
+            f"UNWIND $keys AS k MATCH (n:{_label(spec.label)} {{id: k.id}}) "
+            "RETURN properties(n) AS props"
+        )
+    src, dst = spec.endpoints
+    a, b = _endpoint_labels(spec)
+    return (
+        f"UNWIND $keys AS k MATCH (a:{a} {{id: k.{src.field}}}) "
+        f"MATCH {_rel_pattern(spec)} WHERE b:{b} AND b.id = k.{dst.field} "
+        "RETURN properties(r) AS props"
+    )
+
+
+def write(kind: Kind) -> str:
+    """Create or replace rows (``$rows``: full property maps). Returns how many were written."""
+    spec = SPECS[Kind(kind)]
+    if spec.label is not None:
+        return (
+            f"UNWIND $rows AS row MERGE (n:{_label(spec.label)} {{id: row.id}}) "
+            "SET n = row RETURN count(n) AS written"
+        )
+    src, dst = spec.endpoints
+    a, b = _endpoint_labels(spec)
+    return (
+        f"UNWIND $rows AS k MATCH (a:{a} {{id: k.{src.field}}}) MATCH (b:{b} {{id: k.{dst.field}}}) "
+        f"MERGE {_rel_pattern(spec)} SET r = k RETURN count(r) AS written"
+    )
+
+
+def clear_refs(kind: Kind, rel: RelType) -> str:
+    """Drop a node's outgoing reference relationships of one type before they are rewritten."""
+    label = SPECS[Kind(kind)].label
+    assert label is not None
+    return (
+        f"UNWIND $ids AS id MATCH (n:{_label(label)} {{id: id}})-[r:{_rel(rel)}]->() DELETE r"
+    )
+
+
+def link_refs(kind: Kind, rel: RelType, target: Kind) -> str:
+    """Create reference relationships (``$rows``: ``{id, targets}``) from a node's list field."""
+    label, target_label = SPECS[Kind(kind)].label, SPECS[Kind(target)].label
+    assert label is not None and target_label is not None
+    return (
+        f"UNWIND $rows AS row MATCH (n:{_label(label)} {{id: row.id}}) "
+        f"UNWIND row.targets AS t MATCH (m:{_label(target_label)} {{id: t}}) "
+        f"MERGE (n)-[:{_rel(rel)}]->(m)"
+    )
+
+
+def read_all(kind: Kind) -> str:
+    spec = SPECS[Kind(kind)]
+    if spec.label is not None:
+        return f"MATCH (n:{_label(spec.label)}) RETURN properties(n) AS props"
+    assert spec.rel is not None
+    return f"MATCH ()-[r:{_rel(spec.rel)}]->() RETURN properties(r) AS props"
+
+
+def ids(kind: Kind) -> str:
+    label = SPECS[Kind(kind)].label
+    assert label is not None
+    return f"MATCH (n:{_label(label)}) RETURN n.id AS id"
+
+
+def referrers(kind: Kind) -> str:
+    """Nodes whose reference fields name this node (they would dangle if it went)."""
+    label = SPECS[Kind(kind)].label
+    assert label is not None
+    return (
+        f"MATCH (n:{_label(label)} {{id: $id}})<-[r]-(m) WHERE type(r) IN $types "
+        "RETURN type(r) AS rel, m.id AS id LIMIT 5"
+    )
+
+
+def delete_node(kind: Kind) -> str:
+    label = SPECS[Kind(kind)].label
+    assert label is not None
+    return f"MATCH (n:{_label(label)} {{id: $id}}) DETACH DELETE n RETURN count(*) AS deleted"
+
+
+def delete_rel(kind: Kind) -> str:
+    spec = SPECS[Kind(kind)]
+    src, dst = spec.endpoints
+    a, b = _endpoint_labels(spec)
+    return (
+        f"WITH $key AS k MATCH (a:{a} {{id: k.{src.field}}}) "
+        f"MATCH {_rel_pattern(spec)} WHERE b:{b} AND b.id = k.{dst.field} "
+        "DELETE r RETURN count(*) AS deleted"
+    )
+
+
+BUMP_REVISION = (
+    f"MERGE (m:{META} {{name: 'revision'}}) "
+    "SET m.value = coalesce(m.value, 0) + 1 RETURN m.value AS revision"
+)
+READ_REVISION = f"OPTIONAL MATCH (m:{META} {{name: 'revision'}}) RETURN coalesce(m.value, 0) AS revision"
+PING = "RETURN 1 AS ok"

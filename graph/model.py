@@ -1,0 +1,400 @@
+"""The network's domain model: what a city, a theme, an expert... is, and how they relate.
+
+One frozen dataclass per row kind of the interchange format (see docs/data-format.md).
+The same classes serve two purposes:
+
+* validation at the edge: ``validator(kind)`` returns a pydantic ``TypeAdapter`` whose
+  annotated constraints (ISO codes, ranges, lengths) check untrusted rows;
+* plain data for the matchers: stores build them directly (no validation cost) when
+  they take a snapshot.
+
+``SPECS`` says, per kind, how rows map onto the graph: a node with a label, or a
+relationship between two nodes, plus the references a row makes to other rows (each
+of which is also a relationship in Neo4j). Labels and relationship types are closed
+enums: nothing outside them can ever reach a query.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from functools import cache
+from typing import Annotated, Any, Literal
+
+import pycountry
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, TypeAdapter
+
+YEAR_MIN, YEAR_MAX = 1900, 2100
+LIST_SEPARATOR = ";"
+
+
+class Kind(StrEnum):
+    """Row kinds, named after the files of the interchange format, in load order."""
+
+    NETWORKS = "networks"
+    THEMES = "themes"
+    CITIES = "cities"
+    EXPERTS = "experts"
+    COORDINATORS = "coordinators"
+    STAKEHOLDERS = "stakeholders"
+    PRACTICES = "practices"
+    CITY_THEMES = "city_themes"
+    INDEX_SCORES = "index_scores"
+    EXPERT_THEMES = "expert_themes"
+    PARTNERSHIPS = "partnerships"
+
+
+class Label(StrEnum):
+    """Node labels. The only labels any query may use."""
+
+    CITY = "City"
+    NETWORK = "Network"
+    THEME = "Theme"
+    COORDINATOR = "Coordinator"
+    STAKEHOLDER = "Stakeholder"
+    EXPERT = "Expert"
+    PRACTICE = "Practice"
+
+
+class RelType(StrEnum):
+    """Relationship types. The only types any query may use."""
+
+    PRIORITISES = "PRIORITISES"  # City -> Theme {priority}
+    SCORES = "SCORES"  # City -> Theme {score}
+    EXPERT_IN = "EXPERT_IN"  # Expert -> Theme {level}
+    PARTNER_OF = "PARTNER_OF"  # City -> City {kind, since}
+    IN_NETWORK = "IN_NETWORK"  # City -> Network
+    COORDINATES = "COORDINATES"  # Coordinator -> City
+    FOR_NETWORK = "FOR_NETWORK"  # Coordinator -> Network
+    BASED_IN = "BASED_IN"  # Stakeholder -> City / Practice -> City
+    WORKS_ON = "WORKS_ON"  # Stakeholder -> Theme
+    PRACTICE_OF = "PRACTICE_OF"  # Practice -> City
+    ABOUT = "ABOUT"  # Practice -> Theme
+
+
+# --- field types: each carries its own check and a message a person understands ---------
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _split_list(value: Any) -> Any:
+    """Lists arrive as ``a;b`` in CSV cells and as arrays in JSON; both become tuples."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(LIST_SEPARATOR) if part.strip())
+    return value
+
+
+def _check_id(value: str) -> str:
+    if LIST_SEPARATOR in value:
+        raise ValueError(f"ids may not contain {LIST_SEPARATOR!r}, the list separator")
+    if any(ord(ch) < 32 for ch in value):
+        raise ValueError("ids may not contain control characters")
+    return value
+
+
+def _check_country(value: str) -> str:
+    code = value.strip().upper()
+    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. PT, IT, UA)")
+    return code
+
+
+def _check_language(value: str) -> str:
+    code = value.strip().lower()
+    if len(code) != 2 or pycountry.languages.get(alpha_2=code) is None:
+        raise ValueError(f"{value!r} is not an ISO 639-1 language code (e.g. en, pt, uk)")
+    return code
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Id = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_check_id),
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+_Text = Annotated[str, StringConstraints(max_length=20_000)]
+Country = Annotated[str, AfterValidator(_check_country)]
+Language = Annotated[str, AfterValidator(_check_language)]
+Lat = Annotated[float, Field(ge=-90, le=90), AfterValidator(_finite)]
+Lon = Annotated[float, Field(ge=-180, le=180), AfterValidator(_finite)]
+_Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX)]
+_Hours = Annotated[float, Field(ge=0, le=744), AfterValidator(_finite)]
+_Count = Annotated[int, Field(ge=0, le=10**10)]
+Level = Annotated[int, Field(ge=1, le=5)]
+Score = Annotated[float, Field(ge=0, le=100), AfterValidator(_finite)]
+StakeholderKind = Literal[
+    "ngo", "academia", "business", "migrant_association", "foundation", "media", "public_body"
+]
+PartnershipKind = Literal["twinning", "project", "visit", "cluster"]
+
+# Optional fields: a blank cell means "no value".
+_blank = BeforeValidator(_blank_to_none)
+Text = Annotated[_Text | None, _blank]
+OptId = Annotated[Id | None, _blank]
+OptCountry = Annotated[Country | None, _blank]
+OptLat = Annotated[Lat | None, _blank]
+OptLon = Annotated[Lon | None, _blank]
+Year = Annotated[_Year | None, _blank]
+Hours = Annotated[_Hours | None, _blank]
+Count = Annotated[_Count | None, _blank]
+Membership = Annotated[Literal["international", "national"] | None, _blank]
+Role = Annotated[Literal["city", "national"] | None, _blank]
+Languages = Annotated[tuple[Language, ...], BeforeValidator(_split_list)]
+Ids = Annotated[tuple[Id, ...], BeforeValidator(_split_list)]
+
+# --- the rows ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    id: Id
+    name: Name
+    country: OptCountry = None
+
+
+@dataclass(frozen=True, slots=True)
+class Theme:
+    id: Id
+    name: Name
+    description: Text = None
+
+
+@dataclass(frozen=True, slots=True)
+class City:
+    id: Id
+    name: Name
+    country: Country
+    lat: Lat
+    lon: Lon
+    population: Count = None
+    languages: Languages = ()
+    membership: Membership = None
+    networks: Ids = ()
+    joined: Year = None
+    coordinator_hours: Hours = None
+    description: Text = None
+
+
+@dataclass(frozen=True, slots=True)
+class Expert:
+    id: Id
+    name: Name
+    languages: Languages = ()
+    country: OptCountry = None
+    lat: OptLat = None
+    lon: OptLon = None
+    max_assignments: Count = None
+    bio: Text = None
+
+
+@dataclass(frozen=True, slots=True)
+class Coordinator:
+    id: Id
+    name: Name
+    city_id: OptId = None
+    network_id: OptId = None
+    role: Role = None
+    languages: Languages = ()
+    hours_per_month: Hours = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stakeholder:
+    id: Id
+    name: Name
+    kind: StakeholderKind
+    city_id: Id
+    themes: Ids = ()
+    description: Text = None
+
+
+@dataclass(frozen=True, slots=True)
+class Practice:
+    id: Id
+    city_id: Id
+    title: Name
+    themes: Ids = ()
+    year: Year = None
+    description: Text = None
+
+
+@dataclass(frozen=True, slots=True)
+class CityTheme:
+    city_id: Id
+    theme_id: Id
+    priority: Level
+
+
+@dataclass(frozen=True, slots=True)
+class IndexScore:
+    city_id: Id
+    theme_id: Id
+    score: Score
+
+
+@dataclass(frozen=True, slots=True)
+class ExpertTheme:
+    expert_id: Id
+    theme_id: Id
+    level: Level
+
+
+@dataclass(frozen=True, slots=True)
+class Partnership:
+    """An undirected tie; stored with ``city_a < city_b`` so each pair has one key."""
+
+    city_a: Id
+    city_b: Id
+    kind: PartnershipKind
+    since: Year = None
+
+
+# --- how rows map onto the graph -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A row's field that names rows of another kind (and is a relationship in the graph)."""
+
+    field: str
+    target: Kind
+    rel: RelType | None  # None: the field is the endpoint of the row's own relationship
+    many: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KindSpec:
+    kind: Kind
+    model: type[Any]
+    key: tuple[str, ...]
+    label: Label | None = None  # node kinds
+    rel: RelType | None = None  # relationship kinds: (src) -[rel]-> (dst)
+    refs: tuple[Ref, ...] = ()
+
+    @property
+    def is_node(self) -> bool:
+        return self.label is not None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(self.model))
+
+    @property
+    def required(self) -> frozenset[str]:
+        from dataclasses import MISSING
+
+        return frozenset(f.name for f in fields(self.model) if f.default is MISSING)
+
+    @property
+    def endpoints(self) -> tuple[Ref, Ref]:
+        """The (source, target) references of a relationship kind."""
+        src, dst = (r for r in self.refs if r.rel is None)
+        return src, dst
+
+    def key_of(self, row: Any) -> tuple[str, ...]:
+        get = row.get if isinstance(row, dict) else lambda f: getattr(row, f)
+        return tuple(str(get(f)) for f in self.key)
+
+
+def _node(kind: Kind, model: type[Any], label: Label, *refs: Ref) -> KindSpec:
+    return KindSpec(kind, model, ("id",), label=label, refs=refs)
+
+
+def _rel(kind: Kind, model: type[Any], rel: RelType, src: Ref, dst: Ref, *key: str) -> KindSpec:
+    return KindSpec(kind, model, (src.field, dst.field, *key), rel=rel, refs=(src, dst))
+
+
+SPECS: dict[Kind, KindSpec] = {
+    s.kind: s
+    for s in (
+        _node(Kind.NETWORKS, Network, Label.NETWORK),
+        _node(Kind.THEMES, Theme, Label.THEME),
+        _node(
+            Kind.CITIES, City, Label.CITY,
+            Ref("networks", Kind.NETWORKS, RelType.IN_NETWORK, many=True),
+        ),
+        _node(Kind.EXPERTS, Expert, Label.EXPERT),
+        _node(
+            Kind.COORDINATORS, Coordinator, Label.COORDINATOR,
+            Ref("city_id", Kind.CITIES, RelType.COORDINATES),
+            Ref("network_id", Kind.NETWORKS, RelType.FOR_NETWORK),
+        ),
+        _node(
+            Kind.STAKEHOLDERS, Stakeholder, Label.STAKEHOLDER,
+            Ref("city_id", Kind.CITIES, RelType.BASED_IN),
+            Ref("themes", Kind.THEMES, RelType.WORKS_ON, many=True),
+        ),
+        _node(
+            Kind.PRACTICES, Practice, Label.PRACTICE,
+            Ref("city_id", Kind.CITIES, RelType.PRACTICE_OF),
+            Ref("themes", Kind.THEMES, RelType.ABOUT, many=True),
+        ),
+        _rel(
+            Kind.CITY_THEMES, CityTheme, RelType.PRIORITISES,
+            Ref("city_id", Kind.CITIES, None), Ref("theme_id", Kind.THEMES, None),
+        ),
+        _rel(
+            Kind.INDEX_SCORES, IndexScore, RelType.SCORES,
+            Ref("city_id", Kind.CITIES, None), Ref("theme_id", Kind.THEMES, None),
+        ),
+        _rel(
+            Kind.EXPERT_THEMES, ExpertTheme, RelType.EXPERT_IN,
+            Ref("expert_id", Kind.EXPERTS, None), Ref("theme_id", Kind.THEMES, None),
+        ),
+        _rel(
+            Kind.PARTNERSHIPS, Partnership, RelType.PARTNER_OF,
+            Ref("city_a", Kind.CITIES, None), Ref("city_b", Kind.CITIES, None), "kind",
+        ),
+    )
+}
+NODE_KINDS = tuple(k for k, s in SPECS.items() if s.is_node)
+REL_KINDS = tuple(k for k, s in SPECS.items() if not s.is_node)
+KIND_OF_LABEL = {s.label: k for k, s in SPECS.items() if s.label is not None}
+
+
+@cache
+def validator(kind: Kind) -> TypeAdapter[Any]:
+    """The pydantic adapter that checks one row of ``kind``."""
+    return TypeAdapter(SPECS[kind].model)
+
+
+def to_props(obj: Any, provided: frozenset[str] | None = None) -> dict[str, Any]:
+    """A validated row as plain JSON-ready properties (tuples become lists).
+
+    ``provided`` limits the result to the fields the input actually carried, so that a
+    file leaving out an optional column never erases what is stored in it.
+    """
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        if provided is not None and f.name not in provided:
+            continue
+        value = getattr(obj, f.name)
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def from_props(kind: Kind, props: dict[str, Any]) -> Any:
+    """Build a row from trusted stored properties, without validation (snapshot path)."""
+    spec = SPECS[kind]
+    values = {}
+    for f in fields(spec.model):
+        value = props.get(f.name)
+        if isinstance(value, list):
+            value = tuple(value)
+        elif value is None and isinstance(f.default, tuple):
+            value = ()
+        values[f.name] = value
+    return spec.model(**values)

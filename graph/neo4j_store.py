@@ -1,0 +1,248 @@
+"""The production store: Neo4j 5 through the official driver.
+
+One driver per store object (create the store once per process). Every upsert is one
+managed write transaction (``execute_write``), so the driver retries it on transient
+errors; its work is idempotent (MERGE) and re-plans from what it reads, so a retry is
+safe. Statements come from ``graph.cypher``; values travel only as parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import neo4j
+from neo4j import GraphDatabase, ManagedTransaction
+from neo4j.exceptions import (
+    AuthError,
+    ConstraintError,
+    DriverError,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+)
+
+from graph import cypher
+from graph.errors import Conflict, IccmatchError, InvalidInput, StoreUnavailable
+from graph.model import NODE_KINDS, SPECS, Kind, from_props
+from graph.snapshot import NetworkSnapshot, build_snapshot
+from graph.store import (
+    Counts,
+    GraphBatch,
+    Key,
+    Progress,
+    Props,
+    UpsertReport,
+    chunked,
+    normalise_key,
+    plan,
+)
+
+WRITE_CHUNK = 5000  # rows per UNWIND statement
+
+
+class _RollBack(Exception):
+    """Raised inside a dry-run transaction so the driver rolls it back."""
+
+    def __init__(self, report: UpsertReport) -> None:
+        self.report = report
+
+
+def _unavailable(url: str, e: Exception) -> StoreUnavailable:
+    return StoreUnavailable(f"Neo4j at {url} is unreachable ({type(e).__name__}: {e})")
+
+
+class Neo4jStore:
+    def __init__(
+        self,
+        url: str,
+        *,
+        user: str = "neo4j",
+        password: str = "",
+        database: str | None = None,
+        connection_timeout: float = 5.0,
+        max_transaction_retry_time: float = 15.0,
+    ) -> None:
+        self.url = url
+        self._database = database
+        try:
+            self._driver = GraphDatabase.driver(
+                url,
+                auth=(user, password),
+                connection_timeout=connection_timeout,
+                connection_acquisition_timeout=connection_timeout * 2,
+                max_transaction_retry_time=max_transaction_retry_time,
+            )
+        except (ValueError, DriverError) as e:
+            raise InvalidInput(f"cannot use Neo4j URL {url!r}: {e}") from e
+        self._schema_ready = False
+
+    def _session(self, write: bool = True) -> neo4j.Session:
+        return self._driver.session(
+            database=self._database,
+            default_access_mode=neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS,
+        )
+
+    def _run(self, fn: Any, *, write: bool) -> Any:
+        """Run a unit of work, mapping driver failures to our error types."""
+        try:
+            if write and not self._schema_ready:
+                self._ensure_schema()
+            with self._session(write) as session:
+                return (session.execute_write if write else session.execute_read)(fn)
+        except IccmatchError:
+            raise
+        except (ServiceUnavailable, SessionExpired, OSError) as e:
+            raise _unavailable(self.url, e) from e
+        except AuthError as e:
+            raise StoreUnavailable(f"Neo4j at {self.url} refused the credentials: {e}") from e
+        except ConstraintError as e:
+            raise Conflict(f"Neo4j refused the write: {e.message}") from e
+        except DriverError as e:
+            raise _unavailable(self.url, e) from e
+
+    def _ensure_schema(self) -> None:
+        with self._session() as session:
+            for statement in cypher.constraints():
+                session.run(statement).consume()
+        self._schema_ready = True
+
+    # --- writes -----------------------------------------------------------------------
+
+    def upsert(
+        self, batch: GraphBatch, *, dry_run: bool = False, progress: Progress | None = None
+    ) -> UpsertReport:
+        def work(tx: ManagedTransaction) -> UpsertReport:
+            report = UpsertReport(dry_run=dry_run)
+            total, done = len(batch), 0
+            for kind in Kind:
+                rows = batch.rows.get(kind)
+                if not rows:
+                    continue
+                counts = report.by_kind.setdefault(kind, Counts())
+                for chunk in chunked(rows, WRITE_CHUNK):
+                    existing = self._fetch(tx, kind, chunk)
+                    writes = plan(kind, chunk, existing, counts)
+                    self._write(tx, kind, [w.props for w in writes])
+                    done += len(chunk)
+                    if progress:
+                        progress(done, total)
+            if report.changed:
+                report.revision = tx.run(cypher.BUMP_REVISION).single(strict=True)["revision"]
+            else:
+                report.revision = tx.run(cypher.READ_REVISION).single(strict=True)["revision"]
+            if dry_run:
+                raise _RollBack(report)
+            return report
+
+        try:
+            result: UpsertReport = self._run(work, write=True)
+        except _RollBack as rb:
+            return rb.report
+        return result
+
+    def _fetch(self, tx: ManagedTransaction, kind: Kind, rows: Any) -> dict[Key, Props]:
+        spec = SPECS[kind]
+        keys = [{f: row[f] for f in spec.key} for row in rows]
+        found: dict[Key, Props] = {}
+        for record in tx.run(cypher.fetch(kind), keys=keys):
+            props = dict(record["props"])
+            found[spec.key_of(props)] = props
+        return found
+
+    def _write(self, tx: ManagedTransaction, kind: Kind, rows: list[Props]) -> None:
+        if not rows:
+            return
+        spec = SPECS[kind]
+        written = tx.run(cypher.write(kind), rows=rows).single(strict=True)["written"]
+        if written != len(rows):
+            raise InvalidInput(
+                f"{len(rows) - written} {kind.value} rows name a node that is not stored"
+            )
+        if spec.label is None:
+            return
+        ids = [row["id"] for row in rows]
+        for ref in spec.refs:
+            assert ref.rel is not None
+            tx.run(cypher.clear_refs(kind, ref.rel), ids=ids).consume()
+            links = []
+            for row in rows:
+                value = row.get(ref.field)
+                targets = list(value or ()) if ref.many else ([value] if value else [])
+                if targets:
+                    links.append({"id": row["id"], "targets": targets})
+            if links:
+                tx.run(cypher.link_refs(kind, ref.rel, ref.target), rows=links).consume()
+
+    def delete(self, kind: Kind, key: str | Key) -> bool:
+        spec = SPECS[kind]
+        k = normalise_key(kind, key)
+
+        def work(tx: ManagedTransaction) -> bool:
+            if spec.label is not None:
+                types = [
+                    r.rel.value
+                    for other in NODE_KINDS
+                    for r in SPECS[other].refs
+                    if r.target == kind and r.rel is not None
+                ]
+                users = [
+                    f"{rec['id']} ({rec['rel']})"
+                    for rec in tx.run(cypher.referrers(kind), id=k[0], types=types)
+                ]
+                if users:
+                    raise Conflict(
+                        f"{kind.value} {k[0]!r} is still named by {', '.join(users)}: "
+                        "change or delete those first"
+                    )
+                deleted = tx.run(cypher.delete_node(kind), id=k[0]).single(strict=True)["deleted"]
+            else:
+                key_map = dict(zip(spec.key, k, strict=True))
+                deleted = tx.run(cypher.delete_rel(kind), key=key_map).single(strict=True)[
+                    "deleted"
+                ]
+            if deleted:
+                tx.run(cypher.BUMP_REVISION).consume()
+            return bool(deleted)
+
+        result: bool = self._run(work, write=True)
+        return result
+
+    # --- reads ------------------------------------------------------------------------
+
+    def ids(self, kind: Kind) -> set[str]:
+        if SPECS[kind].label is None:
+            raise InvalidInput(f"{kind.value} rows have no ids of their own")
+
+        def work(tx: ManagedTransaction) -> set[str]:
+            return {rec["id"] for rec in tx.run(cypher.ids(kind))}
+
+        result: set[str] = self._run(work, write=False)
+        return result
+
+    def snapshot(self) -> NetworkSnapshot:
+        def work(tx: ManagedTransaction) -> NetworkSnapshot:
+            revision = tx.run(cypher.READ_REVISION).single(strict=True)["revision"]
+            rows: dict[Kind, list[Any]] = {}
+            for kind in Kind:
+                result = tx.run(cypher.read_all(kind))
+                rows[kind] = [from_props(kind, props) for (props,) in result]
+            return build_snapshot(revision, rows)
+
+        result: NetworkSnapshot = self._run(work, write=False)
+        return result
+
+    def revision(self) -> int:
+        def work(tx: ManagedTransaction) -> int:
+            return int(tx.run(cypher.READ_REVISION).single(strict=True)["revision"])
+
+        result: int = self._run(work, write=False)
+        return result
+
+    def ping(self) -> None:
+        try:
+            self._driver.verify_connectivity()
+        except (Neo4jError, DriverError, OSError) as e:
+            raise _unavailable(self.url, e) from e
+
+    def close(self) -> None:
+        self._driver.close()

@@ -1,0 +1,184 @@
+"""The store contract shared by every backend, and the logic they share.
+
+A store holds the network and offers: an atomic upsert of a whole batch with a report,
+delete by key, a snapshot of everything as plain data, ids per kind (for referential
+checks at ingest), and a revision number that grows on every change so that
+long-lived readers (API workers) know when their snapshot is stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from graph.errors import InvalidInput
+from graph.model import SPECS, Kind, from_props, to_props
+from graph.snapshot import NetworkSnapshot
+
+Key = tuple[str, ...]
+Props = dict[str, Any]
+Progress = Callable[[int, int], None]
+"""Called as ``progress(rows_done, rows_total)`` while a long write runs."""
+
+T = TypeVar("T")
+
+
+def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``itertools.batched`` arrives in 3.12; this is the 3.11 stand-in."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(slots=True)
+class GraphBatch:
+    """Validated rows to write, per kind, each row holding only the fields its input provided.
+
+    Keeping only provided fields is what lets a file that leaves out an optional column
+    update the other columns without erasing the stored ones.
+    """
+
+    rows: dict[Kind, list[Props]] = field(default_factory=dict)
+
+    def add(self, kind: Kind, props: Props) -> None:
+        self.rows.setdefault(kind, []).append(props)
+
+    def __len__(self) -> int:
+        return sum(len(r) for r in self.rows.values())
+
+    @classmethod
+    def from_snapshot(cls, snapshot: NetworkSnapshot) -> GraphBatch:
+        return cls({kind: snapshot.export_rows(kind) for kind in Kind if snapshot.rows(kind)})
+
+
+@dataclass(slots=True)
+class Counts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(slots=True)
+class UpsertReport:
+    """What an upsert did (or, for a dry run, would do), in total and per kind."""
+
+    by_kind: dict[Kind, Counts] = field(default_factory=dict)
+    revision: int = 0
+    dry_run: bool = False
+
+    def _sum(self, attr: str) -> int:
+        return sum(getattr(c, attr) for c in self.by_kind.values())
+
+    @property
+    def created(self) -> int:
+        return self._sum("created")
+
+    @property
+    def updated(self) -> int:
+        return self._sum("updated")
+
+    @property
+    def unchanged(self) -> int:
+        return self._sum("unchanged")
+
+    @property
+    def changed(self) -> int:
+        return self.created + self.updated
+
+
+class GraphStore(Protocol):
+    """What every backend offers. All writes are atomic: all of a batch or none of it."""
+
+    url: str
+
+    def upsert(
+        self, batch: GraphBatch, *, dry_run: bool = False, progress: Progress | None = None
+    ) -> UpsertReport: ...
+
+    def delete(self, kind: Kind, key: str | Key) -> bool:
+        """Remove one row; its relationship rows go with it. Refuses if others refer to it."""
+        ...
+
+    def ids(self, kind: Kind) -> set[str]:
+        """Ids of the stored rows of a node kind."""
+        ...
+
+    def snapshot(self) -> NetworkSnapshot: ...
+
+    def revision(self) -> int: ...
+
+    def ping(self) -> None:
+        """Raise ``StoreUnavailable`` when the store cannot be reached."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# --- logic shared by the backends ------------------------------------------------------
+
+
+def canonical(kind: Kind, props: Props) -> Props:
+    """Every column present, lists as lists, missing values as None: comparable across stores."""
+    return to_props(from_props(kind, props))
+
+
+def normalise_key(kind: Kind, key: str | Key) -> Key:
+    spec = SPECS[kind]
+    k = (key,) if isinstance(key, str) else tuple(key)
+    if len(k) != len(spec.key):
+        raise InvalidInput(f"a {kind.value} key has {len(spec.key)} parts: {', '.join(spec.key)}")
+    if kind == Kind.PARTNERSHIPS and k[0] > k[1]:
+        k = (k[1], k[0], *k[2:])
+    return k
+
+
+@dataclass(slots=True)
+class PlannedWrite:
+    key: Key
+    props: Props  # the full canonical row to store
+    created: bool
+
+
+def plan(
+    kind: Kind, rows: Iterable[Props], existing: dict[Key, Props], counts: Counts
+) -> list[PlannedWrite]:
+    """Decide, row by row, what to create, update or leave alone.
+
+    A row's provided fields are laid over what is stored; a row equal to the stored one
+    is counted as unchanged and not written, which makes re-ingest a no-op.
+    """
+    spec = SPECS[kind]
+    writes: list[PlannedWrite] = []
+    for row in rows:
+        key = spec.key_of(row)
+        old = existing.get(key)
+        if old is None:
+            new = canonical(kind, row)
+            counts.created += 1
+            writes.append(PlannedWrite(key, new, created=True))
+            existing[key] = new  # a later duplicate in the same batch is then an update
+            continue
+        old_c = canonical(kind, old)
+        new = {**old_c, **row}
+        if new == old_c:
+            counts.unchanged += 1
+        else:
+            counts.updated += 1
+            writes.append(PlannedWrite(key, new, created=False))
+            existing[key] = new
+    return writes
+
+
+def open_store(url: str, *, user: str = "neo4j", password: str = "") -> GraphStore:
+    """Open the store a URL names: ``sqlite:///path`` or ``neo4j://``, ``neo4j+s://``, ``bolt://``."""
+    if url.startswith("sqlite://"):
+        from graph.sqlite_store import SqliteStore
+
+        return SqliteStore(url)
+    if url.split("://", 1)[0] in {"neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc"}:
+        from graph.neo4j_store import Neo4jStore
+
+        return Neo4jStore(url, user=user, password=password)
+    raise InvalidInput(
+        f"unknown store URL {url!r}: use sqlite:///path/to/file.db or neo4j://host:7687"
+    )

@@ -1,0 +1,182 @@
+"""The store contract: every backend passes the same tests (SQLite and the real Neo4j)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graph import cypher
+from graph.errors import Conflict
+from graph.model import Kind, Label, RelType
+from graph.store import GraphBatch, GraphStore, open_store
+from ingest.export import export_csv
+from ingest.load import ingest_path
+from tests.helpers import HOSTILE, batch_of, tiny, write_csvs
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> GraphBatch:
+    return batch_of(write_csvs(tmp_path / "tiny", tiny()))
+
+
+def test_upsert_creates_every_row_and_reports_per_kind(store: GraphStore, sample: GraphBatch) -> None:
+    report = store.upsert(sample)
+    assert report.created == len(sample) == 20
+    assert report.updated == report.unchanged == 0
+    assert report.by_kind[Kind.CITIES].created == 5
+    assert report.by_kind[Kind.PARTNERSHIPS].created == 2
+    snap = store.snapshot()
+    assert snap.counts() == {k.value: len(sample.rows.get(k, [])) for k in Kind}
+
+
+def test_reingest_changes_nothing_and_keeps_the_revision(store: GraphStore, sample: GraphBatch) -> None:
+    first = store.upsert(sample)
+    again = store.upsert(sample)
+    assert again.changed == 0
+    assert again.unchanged == len(sample)
+    assert store.revision() == first.revision
+
+
+def test_update_changes_one_row_and_bumps_the_revision(store: GraphStore, tmp_path: Path) -> None:
+    data = tiny()
+    store.upsert(batch_of(write_csvs(tmp_path / "a", data)))
+    before = store.revision()
+    data["cities"][2]["population"] = 230000
+    data["city_themes"][0]["priority"] = 3
+    report = store.upsert(batch_of(write_csvs(tmp_path / "b", data)))
+    assert (report.created, report.updated) == (0, 2)
+    assert store.revision() > before
+    snap = store.snapshot()
+    messina = next(c for c in snap.cities if c.id == "it-messina")
+    assert messina.population == 230000
+    assert {(t.city_id, t.priority) for t in snap.city_themes} == {("pt-amadora", 3), ("it-messina", 4)}
+
+
+def test_columns_left_out_keep_their_stored_values(store: GraphStore, tmp_path: Path) -> None:
+    store.upsert(batch_of(write_csvs(tmp_path / "a", tiny())))
+    only_names = {"cities": [{"id": "it-messina", "name": "Messina", "country": "IT",
+                              "lat": 38.1938, "lon": 15.554}]}
+    report = store.upsert(batch_of(write_csvs(tmp_path / "b", only_names)))
+    assert report.unchanged == 1
+    messina = next(c for c in store.snapshot().cities if c.id == "it-messina")
+    assert messina.description == "Port city on the Strait."
+    assert messina.networks == ("cdd",)
+
+
+def test_snapshot_is_sorted_typed_and_keeps_unicode(store: GraphStore, sample: GraphBatch) -> None:
+    store.upsert(sample)
+    snap = store.snapshot()
+    ids = [c.id for c in snap.cities]
+    assert ids == sorted(ids)
+    names = {c.name for c in snap.cities}
+    assert {"Klaksvík", "Ιωάννινα"} <= names
+    assert {n.name for n in snap.networks} == {"Città del Dialogo", "RECI"}
+    klaksvik = next(c for c in snap.cities if c.id == "fo-klaksvik")
+    assert klaksvik.languages == ("fo", "da", "en")
+    assert klaksvik.population is None and klaksvik.networks == ()
+    amadora_edu = next(s for s in snap.index_scores if s.city_id == "pt-amadora")
+    assert amadora_edu.score == 82.0
+    # partnerships are stored with city_a < city_b whatever order the file used
+    assert all(p.city_a < p.city_b for p in snap.partnerships)
+    assert snap.revision == store.revision() > 0
+
+
+def test_export_round_trip_is_exact_and_deterministic(store_url: str, store: GraphStore,
+                                                      tmp_path: Path, sample: GraphBatch) -> None:
+    store.upsert(sample)
+    export_csv(store.snapshot(), tmp_path / "e1")
+    export_csv(store.snapshot(), tmp_path / "e2")
+    for f in (tmp_path / "e1").iterdir():
+        assert f.read_bytes() == (tmp_path / "e2" / f.name).read_bytes(), f.name
+    again = ingest_path(tmp_path / "e1", store)
+    assert again.ok and again.upsert.changed == 0
+    # into a fresh store, the export reproduces the same snapshot
+    fresh = open_store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        assert ingest_path(tmp_path / "e1", fresh).ok
+        a, b = store.snapshot(), fresh.snapshot()
+        assert all(a.rows(k) == b.rows(k) for k in Kind)
+    finally:
+        fresh.close()
+
+
+def test_delete_removes_a_row_and_its_relationship_rows(store: GraphStore, sample: GraphBatch) -> None:
+    store.upsert(sample)
+    rev = store.revision()
+    assert store.delete(Kind.CITIES, "gr-ioannina")
+    snap = store.snapshot()
+    assert "gr-ioannina" not in {c.id for c in snap.cities}
+    assert all("gr-ioannina" not in (p.city_a, p.city_b) for p in snap.partnerships)
+    assert store.revision() > rev
+    assert store.delete(Kind.CITIES, "gr-ioannina") is False
+    assert store.delete(Kind.PARTNERSHIPS, ("pt-amadora", "it-messina", "project"))
+    assert len(store.snapshot().partnerships) == 0
+
+
+def test_delete_refuses_a_row_others_still_name(store: GraphStore, sample: GraphBatch) -> None:
+    store.upsert(sample)
+    with pytest.raises(Conflict, match="co-1|sh-1"):
+        store.delete(Kind.CITIES, "it-messina")
+    with pytest.raises(Conflict, match="it-messina"):
+        store.delete(Kind.NETWORKS, "cdd")
+    assert "it-messina" in store.ids(Kind.CITIES)
+
+
+def test_a_failure_in_the_middle_of_a_batch_writes_nothing(store: GraphStore, sample: GraphBatch) -> None:
+    calls = []
+
+    def explode(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == 3:  # networks and themes are written by now
+            raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        store.upsert(sample, progress=explode)
+    assert store.snapshot().counts() == {k.value: 0 for k in Kind}
+    assert store.revision() == 0
+    assert store.upsert(sample).created == len(sample)  # and the next write works
+
+
+def test_dry_run_reports_but_writes_nothing(store: GraphStore, sample: GraphBatch) -> None:
+    report = store.upsert(sample, dry_run=True)
+    assert report.created == len(sample) and report.dry_run
+    assert store.snapshot().counts()["cities"] == 0
+
+
+def test_hostile_text_round_trips_verbatim(store: GraphStore, tmp_path: Path) -> None:
+    data = tiny()
+    for i, text in enumerate(HOSTILE):
+        data["cities"].append({"id": f"x-{i}", "name": text.replace("\n", " ") or "x",
+                               "country": "FR", "lat": 48.0, "lon": 2.0, "description": text})
+    store.upsert(batch_of(write_csvs(tmp_path / "h", data)))
+    snap = store.snapshot()
+    stored = {c.id: c for c in snap.cities}
+    for i, text in enumerate(HOSTILE):
+        assert stored[f"x-{i}"].description == text
+    assert len(snap.cities) == 5 + len(HOSTILE)  # nothing was dropped or deleted
+    export_csv(snap, tmp_path / "out")
+    assert ingest_path(tmp_path / "out", store).upsert.changed == 0
+
+
+def test_revision_grows_with_every_change(store: GraphStore, tmp_path: Path) -> None:
+    data = tiny()
+    revisions = [store.revision()]
+    for pop in (1, 2, 3):
+        data["cities"][0]["population"] = pop
+        store.upsert(batch_of(write_csvs(tmp_path / str(pop), data)))
+        revisions.append(store.revision())
+    assert revisions == sorted(revisions) and len(set(revisions)) == 4
+
+
+def test_a_label_outside_the_enum_cannot_reach_cypher() -> None:
+    with pytest.raises(ValueError):
+        cypher._label("City) DETACH DELETE (n")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        cypher._rel("PARTNER_OF]->() DETACH DELETE n //")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        cypher.write("cities; DROP")  # type: ignore[arg-type]
+    every = [cypher.write(k) for k in Kind] + [cypher.fetch(k) for k in Kind]
+    assert all("$rows" in q or "$keys" in q for q in every)
+    labels = {label.value for label in Label} | {rel.value for rel in RelType}
+    assert {"City", "PARTNER_OF"} <= labels
