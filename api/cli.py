@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -32,7 +33,9 @@ out = Console()
 
 StoreOpt = Annotated[
     str | None,
-    typer.Option("--store", help="Store URL (default: $ICCMATCH_STORE or sqlite:///./iccmatch.db)."),
+    typer.Option(
+        "--store", help="Store URL (default: $ICCMATCH_STORE or sqlite:///./iccmatch.db)."
+    ),
 ]
 
 
@@ -60,23 +63,32 @@ def ingest(
     path: Annotated[Path, typer.Argument(help="A folder of CSV files or one JSON file.")],
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON report.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count, write nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and count, write nothing.")
+    ] = False,
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Write the good rows, report the bad ones.")
     ] = False,
 ) -> None:
     """Check a dataset and load it into the store (all or nothing, unless --skip-invalid)."""
     try:
-        with _store(store) as s:
-            with Progress(
-                TextColumn("writing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=console, disable=as_json or not console.is_terminal, transient=True,
-            ) as bar:
-                task = bar.add_task("write", total=None)
-                report = ingest_path(
-                    path, s, dry_run=dry_run, skip_invalid=skip_invalid,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
-                )
+        with _store(store) as s, Progress(
+            TextColumn("writing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=as_json or not console.is_terminal,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("write", total=None)
+            report = ingest_path(
+                path,
+                s,
+                dry_run=dry_run,
+                skip_invalid=skip_invalid,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
     except IccmatchError as e:
         _fail(e)
         return
@@ -132,17 +144,25 @@ def summary(store: StoreOpt = None) -> None:
     countries = Counter(c.country for c in snap.cities)
     members = Counter(n for c in snap.cities for n in c.networks)
     names = {n.id: n.name for n in snap.networks}
-    out.print(f"{len(snap.cities)} cities in {len(countries)} countries; most: "
-              + ", ".join(f"{c} {n}" for c, n in countries.most_common(5)))
-    out.print("national networks: " + ", ".join(
-        f"{names.get(n, n)} ({k})" for n, k in members.most_common()))
+    out.print(
+        f"{len(snap.cities)} cities in {len(countries)} countries; most: "
+        + ", ".join(f"{c} {n}" for c, n in countries.most_common(5))
+    )
+    out.print(
+        "national networks: "
+        + ", ".join(f"{names.get(n, n)} ({k})" for n, k in members.most_common())
+    )
     wanted = Counter(ct.theme_id for ct in snap.city_themes if ct.priority >= 4)
     themes = {t.id: t.name for t in snap.themes}
-    out.print("most wanted themes (priority 4-5): " + ", ".join(
-        f"{themes.get(t, t)} ({k})" for t, k in wanted.most_common(5)))
+    out.print(
+        "most wanted themes (priority 4-5): "
+        + ", ".join(f"{themes.get(t, t)} ({k})" for t, k in wanted.most_common(5))
+    )
 
 
 def main() -> None:
+    # The driver logs each retry as a warning; our own message says what failed.
+    logging.getLogger("neo4j").setLevel(logging.ERROR)
     try:
         app()
     except IccmatchError as e:  # a safety net; commands catch their own

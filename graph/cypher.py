@@ -82,9 +82,7 @@ def clear_refs(kind: Kind, rel: RelType) -> str:
     """Drop a node's outgoing reference relationships of one type before they are rewritten."""
     label = SPECS[Kind(kind)].label
     assert label is not None
-    return (
-        f"UNWIND $ids AS id MATCH (n:{_label(label)} {{id: id}})-[r:{_rel(rel)}]->() DELETE r"
-    )
+    return f"UNWIND $ids AS id MATCH (n:{_label(label)} {{id: id}})-[r:{_rel(rel)}]->() DELETE r"
 
 
 def link_refs(kind: Kind, rel: RelType, target: Kind) -> str:
@@ -143,5 +141,7 @@ BUMP_REVISION = (
     f"MERGE (m:{META} {{name: 'revision'}}) "
     "SET m.value = coalesce(m.value, 0) + 1 RETURN m.value AS revision"
 )
-READ_REVISION = f"OPTIONAL MATCH (m:{META} {{name: 'revision'}}) RETURN coalesce(m.value, 0) AS revision"
+READ_REVISION = (
+    f"OPTIONAL MATCH (m:{META} {{name: 'revision'}}) RETURN coalesce(m.value, 0) AS revision"
+)
 PING = "RETURN 1 AS ok"

@@ -128,13 +128,13 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 _Text = Annotated[str, StringConstraints(max_length=20_000)]
 Country = Annotated[str, AfterValidator(_check_country)]
 Language = Annotated[str, AfterValidator(_check_language)]
-Lat = Annotated[float, Field(ge=-90, le=90), AfterValidator(_finite)]
-Lon = Annotated[float, Field(ge=-180, le=180), AfterValidator(_finite)]
+Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 _Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX)]
-_Hours = Annotated[float, Field(ge=0, le=744), AfterValidator(_finite)]
+_Hours = Annotated[float, Field(ge=0, le=744, allow_inf_nan=False)]
 _Count = Annotated[int, Field(ge=0, le=10**10)]
 Level = Annotated[int, Field(ge=1, le=5)]
-Score = Annotated[float, Field(ge=0, le=100), AfterValidator(_finite)]
+Score = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 StakeholderKind = Literal[
     "ngo", "academia", "business", "migrant_association", "foundation", "media", "public_body"
 ]
@@ -323,40 +323,61 @@ SPECS: dict[Kind, KindSpec] = {
         _node(Kind.NETWORKS, Network, Label.NETWORK),
         _node(Kind.THEMES, Theme, Label.THEME),
         _node(
-            Kind.CITIES, City, Label.CITY,
+            Kind.CITIES,
+            City,
+            Label.CITY,
             Ref("networks", Kind.NETWORKS, RelType.IN_NETWORK, many=True),
         ),
         _node(Kind.EXPERTS, Expert, Label.EXPERT),
         _node(
-            Kind.COORDINATORS, Coordinator, Label.COORDINATOR,
+            Kind.COORDINATORS,
+            Coordinator,
+            Label.COORDINATOR,
             Ref("city_id", Kind.CITIES, RelType.COORDINATES),
             Ref("network_id", Kind.NETWORKS, RelType.FOR_NETWORK),
         ),
         _node(
-            Kind.STAKEHOLDERS, Stakeholder, Label.STAKEHOLDER,
+            Kind.STAKEHOLDERS,
+            Stakeholder,
+            Label.STAKEHOLDER,
             Ref("city_id", Kind.CITIES, RelType.BASED_IN),
             Ref("themes", Kind.THEMES, RelType.WORKS_ON, many=True),
         ),
         _node(
-            Kind.PRACTICES, Practice, Label.PRACTICE,
+            Kind.PRACTICES,
+            Practice,
+            Label.PRACTICE,
             Ref("city_id", Kind.CITIES, RelType.PRACTICE_OF),
             Ref("themes", Kind.THEMES, RelType.ABOUT, many=True),
         ),
         _rel(
-            Kind.CITY_THEMES, CityTheme, RelType.PRIORITISES,
-            Ref("city_id", Kind.CITIES, None), Ref("theme_id", Kind.THEMES, None),
+            Kind.CITY_THEMES,
+            CityTheme,
+            RelType.PRIORITISES,
+            Ref("city_id", Kind.CITIES, None),
+            Ref("theme_id", Kind.THEMES, None),
         ),
         _rel(
-            Kind.INDEX_SCORES, IndexScore, RelType.SCORES,
-            Ref("city_id", Kind.CITIES, None), Ref("theme_id", Kind.THEMES, None),
+            Kind.INDEX_SCORES,
+            IndexScore,
+            RelType.SCORES,
+            Ref("city_id", Kind.CITIES, None),
+            Ref("theme_id", Kind.THEMES, None),
         ),
         _rel(
-            Kind.EXPERT_THEMES, ExpertTheme, RelType.EXPERT_IN,
-            Ref("expert_id", Kind.EXPERTS, None), Ref("theme_id", Kind.THEMES, None),
+            Kind.EXPERT_THEMES,
+            ExpertTheme,
+            RelType.EXPERT_IN,
+            Ref("expert_id", Kind.EXPERTS, None),
+            Ref("theme_id", Kind.THEMES, None),
         ),
         _rel(
-            Kind.PARTNERSHIPS, Partnership, RelType.PARTNER_OF,
-            Ref("city_a", Kind.CITIES, None), Ref("city_b", Kind.CITIES, None), "kind",
+            Kind.PARTNERSHIPS,
+            Partnership,
+            RelType.PARTNER_OF,
+            Ref("city_a", Kind.CITIES, None),
+            Ref("city_b", Kind.CITIES, None),
+            "kind",
         ),
     )
 }

@@ -59,8 +59,8 @@ class Neo4jStore:
         user: str = "neo4j",
         password: str = "",
         database: str | None = None,
-        connection_timeout: float = 5.0,
-        max_transaction_retry_time: float = 15.0,
+        connection_timeout: float = 3.0,
+        max_transaction_retry_time: float = 5.0,
     ) -> None:
         self.url = url
         self._database = database

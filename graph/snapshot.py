@@ -59,8 +59,5 @@ def build_snapshot(revision: int, rows: dict[Kind, list[Any]]) -> NetworkSnapsho
     """Sort each kind by its key so that snapshots (and exports) never depend on store order."""
     return NetworkSnapshot(
         revision=revision,
-        **{
-            kind.value: tuple(sorted(rows.get(kind, ()), key=SPECS[kind].key_of))
-            for kind in Kind
-        },
+        **{kind.value: tuple(sorted(rows.get(kind, ()), key=SPECS[kind].key_of)) for kind in Kind},
     )

@@ -217,7 +217,9 @@ class SqliteStore:
         if label is None:
             raise InvalidInput(f"{kind.value} rows have no ids of their own")
         with self._lock:
-            return {r[0] for r in self._db.execute("SELECT id FROM nodes WHERE label = ?", (label,))}
+            return {
+                r[0] for r in self._db.execute("SELECT id FROM nodes WHERE label = ?", (label,))
+            }
 
     def snapshot(self) -> NetworkSnapshot:
         rows: dict[Kind, list[Any]] = {}

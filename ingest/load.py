@@ -54,7 +54,9 @@ def ingest_rows(
 ) -> IngestReport:
     """Check raw rows and write them; shared by files on disk and API uploads."""
     checked = check_rows(rows, store.ids)
-    report = IngestReport(errors=sorted(read_errors + checked.errors, key=lambda e: (e.file, e.line)))
+    report = IngestReport(
+        errors=sorted(read_errors + checked.errors, key=lambda e: (e.file, e.line))
+    )
     report.rows_read = len(rows)
     if report.errors and not skip_invalid:
         report.upsert = UpsertReport(dry_run=dry_run, revision=store.revision())

@@ -31,7 +31,12 @@ class RowError:
     message: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "column": self.column, "message": self.message}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+        }
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" + (f" [{self.column}]" if self.column else "")
@@ -81,7 +86,9 @@ def _read_csv_files(files: list[Path]) -> RawDataset:
         if kind is None:
             out.errors.append(
                 RowError(
-                    file.name, 0, None,
+                    file.name,
+                    0,
+                    None,
                     f"unknown file {file.name!r}: expected one of "
                     + ", ".join(f"{k}.csv" for k in known),
                 )
@@ -97,7 +104,9 @@ def _decode(data: bytes, name: str) -> tuple[str | None, RowError | None]:
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         return None, RowError(
-            name, line, None,
+            name,
+            line,
+            None,
             f"byte 0x{data[e.start]:02x} is not valid UTF-8; save the file as UTF-8",
         )
 
@@ -142,7 +151,9 @@ def _read_csv(file: Path, kind: Kind, out: RawDataset) -> None:
         if len(cells) != len(header):
             out.errors.append(
                 RowError(
-                    name, line, None,
+                    name,
+                    line,
+                    None,
                     f"has {len(cells)} fields but the header has {len(header)}; "
                     "quote cells that contain commas",
                 )
@@ -194,7 +205,9 @@ def _read_json(file: Path) -> RawDataset:
         kind = known.get(key)
         if kind is None:
             out.errors.append(
-                RowError(name, line, key, f"unknown key {key!r}; expected one of {', '.join(known)}")
+                RowError(
+                    name, line, key, f"unknown key {key!r}; expected one of {', '.join(known)}"
+                )
             )
             continue
         spec = SPECS[kind]
@@ -205,7 +218,9 @@ def _read_json(file: Path) -> RawDataset:
         if unknown:
             out.errors.append(
                 RowError(
-                    name, line, unknown[0],
+                    name,
+                    line,
+                    unknown[0],
                     f"unknown field {unknown[0]!r}; fields are: {', '.join(spec.columns)}",
                 )
             )

@@ -36,15 +36,14 @@ def _message(err: Any) -> tuple[str, str]:
     msg: str = err.get("msg", "invalid value")
     msg = msg.removeprefix("Value error, ")
     if err.get("type") == "missing":
-        msg = "is required"
+        msg = "is required; the cell is empty or the field is missing"
     elif err.get("type") == "literal_error":
         msg = msg.replace("Input should be", "must be")
     else:
         msg = msg.replace("Input should be", "should be")
     value = err.get("input")
-    if isinstance(value, str) and err.get("type") not in {"missing"} and len(value) <= 60:
-        if value and repr(value) not in msg:
-            msg = f"{msg} (got {value!r})"
+    if isinstance(value, str) and value and len(value) <= 60 and repr(value) not in msg:
+        msg = f"{msg} (got {value!r})"
     if len(loc) > 1:
         msg = f"item {int(loc[1]) + 1}: {msg}" if isinstance(loc[1], int) else msg
     return column, msg
@@ -67,9 +66,16 @@ def check_rows(rows: list[RawRow], stored_ids: IdsOf) -> Checked:
         check = validator(kind)
         first_seen: dict[tuple[str, ...], int] = {}
         new_ids: set[str] = set()
+        required = spec.required
         for raw in by_kind.get(kind, ()):
+            # a blank required cell is a missing value, and is reported as "is required"
+            values = {
+                k: v
+                for k, v in raw.values.items()
+                if not (k in required and isinstance(v, str) and not v.strip())
+            }
             try:
-                obj = check.validate_python(raw.values)
+                obj = check.validate_python(values)
             except ValidationError as e:
                 for err in e.errors(include_url=False):
                     column, msg = _message(err)
@@ -85,7 +91,10 @@ def check_rows(rows: list[RawRow], stored_ids: IdsOf) -> Checked:
             if key in first_seen:
                 what = "id" if spec.is_node else "row for " + ", ".join(spec.key)
                 problems.append(
-                    (spec.key[-1], f"duplicate {what} {'/'.join(key)!r} (first on line {first_seen[key]})")
+                    (
+                        spec.key[-1],
+                        f"duplicate {what} {'/'.join(key)!r} (first on line {first_seen[key]})",
+                    )
                 )
             if problems:
                 out.errors.extend(RowError(raw.file, raw.line, c, m) for c, m in problems)
@@ -100,7 +109,9 @@ def check_rows(rows: list[RawRow], stored_ids: IdsOf) -> Checked:
     return out
 
 
-def _reference_problems(kind: Kind, obj: Any, known: Callable[[Kind], set[str]]) -> list[tuple[str, str]]:
+def _reference_problems(
+    kind: Kind, obj: Any, known: Callable[[Kind], set[str]]
+) -> list[tuple[str, str]]:
     problems = []
     for ref in SPECS[kind].refs:
         value = getattr(obj, ref.field)
@@ -110,6 +121,9 @@ def _reference_problems(kind: Kind, obj: Any, known: Callable[[Kind], set[str]])
             if name not in ids:
                 target = ref.target.value
                 problems.append(
-                    (ref.field, f"{name!r} names no row of {target} (not in {target}.csv nor stored)")
+                    (
+                        ref.field,
+                        f"{name!r} names no row of {target} (not in {target}.csv nor stored)",
+                    )
                 )
     return problems

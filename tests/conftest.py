@@ -48,7 +48,10 @@ class LocalNeo4j:
     def _run(self, *args: str) -> None:
         subprocess.run(
             [str(NEO4J_LOCAL), *args, "--data", str(self.data)],
-            check=True, capture_output=True, text=True, timeout=300,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
 
     def start(self) -> None:

@@ -20,7 +20,9 @@ def sample(tmp_path: Path) -> GraphBatch:
     return batch_of(write_csvs(tmp_path / "tiny", tiny()))
 
 
-def test_upsert_creates_every_row_and_reports_per_kind(store: GraphStore, sample: GraphBatch) -> None:
+def test_upsert_creates_every_row_and_reports_per_kind(
+    store: GraphStore, sample: GraphBatch
+) -> None:
     report = store.upsert(sample)
     assert report.created == len(sample) == 20
     assert report.updated == report.unchanged == 0
@@ -30,7 +32,9 @@ def test_upsert_creates_every_row_and_reports_per_kind(store: GraphStore, sample
     assert snap.counts() == {k.value: len(sample.rows.get(k, [])) for k in Kind}
 
 
-def test_reingest_changes_nothing_and_keeps_the_revision(store: GraphStore, sample: GraphBatch) -> None:
+def test_reingest_changes_nothing_and_keeps_the_revision(
+    store: GraphStore, sample: GraphBatch
+) -> None:
     first = store.upsert(sample)
     again = store.upsert(sample)
     assert again.changed == 0
@@ -50,13 +54,19 @@ def test_update_changes_one_row_and_bumps_the_revision(store: GraphStore, tmp_pa
     snap = store.snapshot()
     messina = next(c for c in snap.cities if c.id == "it-messina")
     assert messina.population == 230000
-    assert {(t.city_id, t.priority) for t in snap.city_themes} == {("pt-amadora", 3), ("it-messina", 4)}
+    assert {(t.city_id, t.priority) for t in snap.city_themes} == {
+        ("pt-amadora", 3),
+        ("it-messina", 4),
+    }
 
 
 def test_columns_left_out_keep_their_stored_values(store: GraphStore, tmp_path: Path) -> None:
     store.upsert(batch_of(write_csvs(tmp_path / "a", tiny())))
-    only_names = {"cities": [{"id": "it-messina", "name": "Messina", "country": "IT",
-                              "lat": 38.1938, "lon": 15.554}]}
+    only_names = {
+        "cities": [
+            {"id": "it-messina", "name": "Messina", "country": "IT", "lat": 38.1938, "lon": 15.554}
+        ]
+    }
     report = store.upsert(batch_of(write_csvs(tmp_path / "b", only_names)))
     assert report.unchanged == 1
     messina = next(c for c in store.snapshot().cities if c.id == "it-messina")
@@ -82,8 +92,9 @@ def test_snapshot_is_sorted_typed_and_keeps_unicode(store: GraphStore, sample: G
     assert snap.revision == store.revision() > 0
 
 
-def test_export_round_trip_is_exact_and_deterministic(store_url: str, store: GraphStore,
-                                                      tmp_path: Path, sample: GraphBatch) -> None:
+def test_export_round_trip_is_exact_and_deterministic(
+    store_url: str, store: GraphStore, tmp_path: Path, sample: GraphBatch
+) -> None:
     store.upsert(sample)
     export_csv(store.snapshot(), tmp_path / "e1")
     export_csv(store.snapshot(), tmp_path / "e2")
@@ -101,7 +112,9 @@ def test_export_round_trip_is_exact_and_deterministic(store_url: str, store: Gra
         fresh.close()
 
 
-def test_delete_removes_a_row_and_its_relationship_rows(store: GraphStore, sample: GraphBatch) -> None:
+def test_delete_removes_a_row_and_its_relationship_rows(
+    store: GraphStore, sample: GraphBatch
+) -> None:
     store.upsert(sample)
     rev = store.revision()
     assert store.delete(Kind.CITIES, "gr-ioannina")
@@ -116,14 +129,16 @@ def test_delete_removes_a_row_and_its_relationship_rows(store: GraphStore, sampl
 
 def test_delete_refuses_a_row_others_still_name(store: GraphStore, sample: GraphBatch) -> None:
     store.upsert(sample)
-    with pytest.raises(Conflict, match="co-1|sh-1"):
+    with pytest.raises(Conflict, match=r"co-1|sh-1"):
         store.delete(Kind.CITIES, "it-messina")
     with pytest.raises(Conflict, match="it-messina"):
         store.delete(Kind.NETWORKS, "cdd")
     assert "it-messina" in store.ids(Kind.CITIES)
 
 
-def test_a_failure_in_the_middle_of_a_batch_writes_nothing(store: GraphStore, sample: GraphBatch) -> None:
+def test_a_failure_in_the_middle_of_a_batch_writes_nothing(
+    store: GraphStore, sample: GraphBatch
+) -> None:
     calls = []
 
     def explode(done: int, total: int) -> None:
@@ -147,8 +162,16 @@ def test_dry_run_reports_but_writes_nothing(store: GraphStore, sample: GraphBatc
 def test_hostile_text_round_trips_verbatim(store: GraphStore, tmp_path: Path) -> None:
     data = tiny()
     for i, text in enumerate(HOSTILE):
-        data["cities"].append({"id": f"x-{i}", "name": text.replace("\n", " ") or "x",
-                               "country": "FR", "lat": 48.0, "lon": 2.0, "description": text})
+        data["cities"].append(
+            {
+                "id": f"x-{i}",
+                "name": text.replace("\n", " ") or "x",
+                "country": "FR",
+                "lat": 48.0,
+                "lon": 2.0,
+                "description": text,
+            }
+        )
     store.upsert(batch_of(write_csvs(tmp_path / "h", data)))
     snap = store.snapshot()
     stored = {c.id: c for c in snap.cities}
