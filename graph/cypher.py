@@ -9,9 +9,11 @@ membership, so a string outside the enums cannot reach a statement even by mista
 
 from __future__ import annotations
 
-from graph.model import SPECS, Kind, KindSpec, Label, RelType
+from graph.model import SPECS, Kind, KindSpec, Label, Ref, RelType
 
 META = "IccmatchMeta"
+EMBEDDING = "IccmatchEmbedding"  # cached vectors, keyed by model and content hash
+DOCUMENT = "IccmatchDocument"  # JSON documents such as saved proposals
 
 
 def _label(label: Label) -> str:
@@ -27,7 +29,11 @@ def constraints() -> list[str]:
         f"CREATE CONSTRAINT {_label(label).lower()}_id IF NOT EXISTS "
         f"FOR (n:{_label(label)}) REQUIRE n.id IS UNIQUE"
         for label in Label
-    ] + [f"CREATE CONSTRAINT meta_name IF NOT EXISTS FOR (m:{META}) REQUIRE m.name IS UNIQUE"]
+    ] + [
+        f"CREATE CONSTRAINT meta_name IF NOT EXISTS FOR (m:{META}) REQUIRE m.name IS UNIQUE",
+        f"CREATE CONSTRAINT embedding_key IF NOT EXISTS FOR (e:{EMBEDDING}) REQUIRE e.key IS UNIQUE",
+        f"CREATE CONSTRAINT document_key IF NOT EXISTS FOR (d:{DOCUMENT}) REQUIRE d.key IS UNIQUE",
+    ]
 
 
 def _endpoint_labels(spec: KindSpec) -> tuple[str, str]:
@@ -78,21 +84,23 @@ def write(kind: Kind) -> str:
     )
 
 
-def clear_refs(kind: Kind, rel: RelType) -> str:
-    """Drop a node's outgoing reference relationships of one type before they are rewritten."""
+def clear_refs(kind: Kind, ref: Ref) -> str:
+    """Drop a node's reference relationships of one field before they are rewritten."""
     label = SPECS[Kind(kind)].label
-    assert label is not None
-    return f"UNWIND $ids AS id MATCH (n:{_label(label)} {{id: id}})-[r:{_rel(rel)}]->() DELETE r"
+    assert label is not None and ref.rel is not None
+    arrow = f"<-[r:{_rel(ref.rel)}]-" if ref.reverse else f"-[r:{_rel(ref.rel)}]->"
+    return f"UNWIND $ids AS id MATCH (n:{_label(label)} {{id: id}}){arrow}() DELETE r"
 
 
-def link_refs(kind: Kind, rel: RelType, target: Kind) -> str:
-    """Create reference relationships (``$rows``: ``{id, targets}``) from a node's list field."""
-    label, target_label = SPECS[Kind(kind)].label, SPECS[Kind(target)].label
-    assert label is not None and target_label is not None
+def link_refs(kind: Kind, ref: Ref) -> str:
+    """Create reference relationships (``$rows``: ``{id, targets}``) from a node's field."""
+    label, target_label = SPECS[Kind(kind)].label, SPECS[Kind(ref.target)].label
+    assert label is not None and target_label is not None and ref.rel is not None
+    edge = f"(m)-[:{_rel(ref.rel)}]->(n)" if ref.reverse else f"(n)-[:{_rel(ref.rel)}]->(m)"
     return (
         f"UNWIND $rows AS row MATCH (n:{_label(label)} {{id: row.id}}) "
         f"UNWIND row.targets AS t MATCH (m:{_label(target_label)} {{id: t}}) "
-        f"MERGE (n)-[:{_rel(rel)}]->(m)"
+        f"MERGE {edge}"
     )
 
 
@@ -115,7 +123,7 @@ def referrers(kind: Kind) -> str:
     label = SPECS[Kind(kind)].label
     assert label is not None
     return (
-        f"MATCH (n:{_label(label)} {{id: $id}})<-[r]-(m) WHERE type(r) IN $types "
+        f"MATCH (n:{_label(label)} {{id: $id}})-[r]-(m) WHERE type(r) IN $types "
         "RETURN type(r) AS rel, m.id AS id LIMIT 5"
     )
 
@@ -145,3 +153,16 @@ READ_REVISION = (
     f"OPTIONAL MATCH (m:{META} {{name: 'revision'}}) RETURN coalesce(m.value, 0) AS revision"
 )
 PING = "RETURN 1 AS ok"
+
+GET_VECTORS = f"UNWIND $keys AS key MATCH (e:{EMBEDDING} {{key: key}}) RETURN e.hash AS hash, e.vector AS vector"
+PUT_VECTORS = (
+    f"UNWIND $rows AS row MERGE (e:{EMBEDDING} {{key: row.key}}) "
+    "SET e.model = row.model, e.hash = row.hash, e.vector = row.vector"
+)
+PUT_DOCUMENT = (
+    f"MERGE (d:{DOCUMENT} {{key: $key}}) SET d.collection = $collection, d.id = $id, d.body = $body"
+)
+GET_DOCUMENT = f"MATCH (d:{DOCUMENT} {{key: $key}}) RETURN d.body AS body"
+LIST_DOCUMENTS = (
+    f"MATCH (d:{DOCUMENT}) WHERE d.collection = $collection RETURN d.body AS body ORDER BY d.id"
+)

@@ -39,10 +39,13 @@ class Kind(StrEnum):
     COORDINATORS = "coordinators"
     STAKEHOLDERS = "stakeholders"
     PRACTICES = "practices"
+    CLUSTERS = "clusters"
     CITY_THEMES = "city_themes"
     INDEX_SCORES = "index_scores"
     EXPERT_THEMES = "expert_themes"
     PARTNERSHIPS = "partnerships"
+    ASSIGNMENTS = "assignments"
+    PARTNER_INTERESTS = "partner_interests"
 
 
 class Label(StrEnum):
@@ -55,6 +58,7 @@ class Label(StrEnum):
     STAKEHOLDER = "Stakeholder"
     EXPERT = "Expert"
     PRACTICE = "Practice"
+    CLUSTER = "Cluster"
 
 
 class RelType(StrEnum):
@@ -70,7 +74,11 @@ class RelType(StrEnum):
     BASED_IN = "BASED_IN"  # Stakeholder -> City / Practice -> City
     WORKS_ON = "WORKS_ON"  # Stakeholder -> Theme
     PRACTICE_OF = "PRACTICE_OF"  # Practice -> City
-    ABOUT = "ABOUT"  # Practice -> Theme
+    ABOUT = "ABOUT"  # Practice -> Theme, Cluster -> Theme
+    MEMBER_OF_CLUSTER = "MEMBER_OF_CLUSTER"  # City -> Cluster
+    LED_BY = "LED_BY"  # Cluster -> City
+    ASSIGNED_TO = "ASSIGNED_TO"  # Expert -> Cluster {score, reasons}
+    INTERESTED_IN = "INTERESTED_IN"  # City -> City {status, note}: a coordinator's answer
 
 
 # --- field types: each carries its own check and a message a person understands ---------
@@ -232,6 +240,24 @@ class Practice:
 
 
 @dataclass(frozen=True, slots=True)
+class Cluster:
+    """An accepted cluster: the record of a proposal the secretariat took, and how it was made."""
+
+    id: Id
+    name: Name
+    kind: Literal["thematic", "geographic"]
+    members: Ids
+    theme_ids: Ids = ()
+    lead_city: OptId = None
+    working_languages: Languages = ()
+    period: Annotated[str | None, _blank, StringConstraints(max_length=40)] = None
+    revision: Count = None  # the data revision the proposal was computed from
+    seed: Count = None
+    params: Text = None  # the proposal's parameters, as JSON
+    accepted_on: Annotated[str | None, _blank, StringConstraints(max_length=40)] = None
+
+
+@dataclass(frozen=True, slots=True)
 class CityTheme:
     city_id: Id
     theme_id: Id
@@ -262,6 +288,26 @@ class Partnership:
     since: Year = None
 
 
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """An expert assigned to an accepted cluster."""
+
+    expert_id: Id
+    cluster_id: Id
+    score: Annotated[float | None, _blank, Field(allow_inf_nan=False)] = None
+    reasons: Text = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerInterest:
+    """A city's answer to a suggested partner: interested, or not for us."""
+
+    city_id: Id
+    partner_id: Id
+    status: Literal["interested", "not_for_us"]
+    note: Text = None
+
+
 # --- how rows map onto the graph -----------------------------------------------------------
 
 
@@ -273,6 +319,7 @@ class Ref:
     target: Kind
     rel: RelType | None  # None: the field is the endpoint of the row's own relationship
     many: bool = False
+    reverse: bool = False  # the relationship points from the named row to this one
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +397,14 @@ SPECS: dict[Kind, KindSpec] = {
             Ref("city_id", Kind.CITIES, RelType.PRACTICE_OF),
             Ref("themes", Kind.THEMES, RelType.ABOUT, many=True),
         ),
+        _node(
+            Kind.CLUSTERS,
+            Cluster,
+            Label.CLUSTER,
+            Ref("members", Kind.CITIES, RelType.MEMBER_OF_CLUSTER, many=True, reverse=True),
+            Ref("theme_ids", Kind.THEMES, RelType.ABOUT, many=True),
+            Ref("lead_city", Kind.CITIES, RelType.LED_BY),
+        ),
         _rel(
             Kind.CITY_THEMES,
             CityTheme,
@@ -378,6 +433,20 @@ SPECS: dict[Kind, KindSpec] = {
             Ref("city_a", Kind.CITIES, None),
             Ref("city_b", Kind.CITIES, None),
             "kind",
+        ),
+        _rel(
+            Kind.ASSIGNMENTS,
+            Assignment,
+            RelType.ASSIGNED_TO,
+            Ref("expert_id", Kind.EXPERTS, None),
+            Ref("cluster_id", Kind.CLUSTERS, None),
+        ),
+        _rel(
+            Kind.PARTNER_INTERESTS,
+            PartnerInterest,
+            RelType.INTERESTED_IN,
+            Ref("city_id", Kind.CITIES, None),
+            Ref("partner_id", Kind.CITIES, None),
         ),
     )
 }

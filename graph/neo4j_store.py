@@ -8,6 +8,7 @@ safe. Statements come from ``graph.cypher``; values travel only as parameters.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import neo4j
@@ -162,8 +163,7 @@ class Neo4jStore:
             return
         ids = [row["id"] for row in rows]
         for ref in spec.refs:
-            assert ref.rel is not None
-            tx.run(cypher.clear_refs(kind, ref.rel), ids=ids).consume()
+            tx.run(cypher.clear_refs(kind, ref), ids=ids).consume()
             links = []
             for row in rows:
                 value = row.get(ref.field)
@@ -171,7 +171,7 @@ class Neo4jStore:
                 if targets:
                     links.append({"id": row["id"], "targets": targets})
             if links:
-                tx.run(cypher.link_refs(kind, ref.rel, ref.target), rows=links).consume()
+                tx.run(cypher.link_refs(kind, ref), rows=links).consume()
 
     def delete(self, kind: Kind, key: str | Key) -> bool:
         spec = SPECS[kind]
@@ -237,6 +237,57 @@ class Neo4jStore:
 
         result: int = self._run(work, write=False)
         return result
+
+    # --- caches and documents (not network data: they do not move the revision) --------
+
+    def cached_vectors(self, model: str, hashes: list[str]) -> dict[str, bytes]:
+        keys = [f"{model}|{h}" for h in hashes]
+
+        def work(tx: ManagedTransaction) -> dict[str, bytes]:
+            return {r["hash"]: bytes(r["vector"]) for r in tx.run(cypher.GET_VECTORS, keys=keys)}
+
+        result: dict[str, bytes] = self._run(work, write=False)
+        return result
+
+    def cache_vectors(self, model: str, vectors: dict[str, bytes]) -> None:
+        rows = [
+            {"key": f"{model}|{h}", "model": model, "hash": h, "vector": bytearray(v)}
+            for h, v in vectors.items()
+        ]
+
+        def work(tx: ManagedTransaction) -> None:
+            for chunk in chunked(rows, WRITE_CHUNK):
+                tx.run(cypher.PUT_VECTORS, rows=list(chunk)).consume()
+
+        self._run(work, write=True)
+
+    def put_document(self, collection: str, id: str, body: dict[str, Any]) -> None:
+        text = json.dumps(body, ensure_ascii=False, sort_keys=True)
+
+        def work(tx: ManagedTransaction) -> None:
+            tx.run(
+                cypher.PUT_DOCUMENT,
+                key=f"{collection}|{id}",
+                collection=collection,
+                id=id,
+                body=text,
+            ).consume()
+
+        self._run(work, write=True)
+
+    def get_document(self, collection: str, id: str) -> dict[str, Any] | None:
+        def work(tx: ManagedTransaction) -> str | None:
+            record = tx.run(cypher.GET_DOCUMENT, key=f"{collection}|{id}").single()
+            return None if record is None else str(record["body"])
+
+        body = self._run(work, write=False)
+        return None if body is None else dict(json.loads(body))
+
+    def list_documents(self, collection: str) -> list[dict[str, Any]]:
+        def work(tx: ManagedTransaction) -> list[str]:
+            return [str(r["body"]) for r in tx.run(cypher.LIST_DOCUMENTS, collection=collection)]
+
+        return [dict(json.loads(b)) for b in self._run(work, write=False)]
 
     def ping(self) -> None:
         try:

@@ -7,14 +7,17 @@ from typing import Any
 
 from graph.model import (
     SPECS,
+    Assignment,
     City,
     CityTheme,
+    Cluster,
     Coordinator,
     Expert,
     ExpertTheme,
     IndexScore,
     Kind,
     Network,
+    PartnerInterest,
     Partnership,
     Practice,
     Stakeholder,
@@ -38,10 +41,13 @@ class NetworkSnapshot:
     coordinators: tuple[Coordinator, ...] = ()
     stakeholders: tuple[Stakeholder, ...] = ()
     practices: tuple[Practice, ...] = ()
+    clusters: tuple[Cluster, ...] = ()
     city_themes: tuple[CityTheme, ...] = ()
     index_scores: tuple[IndexScore, ...] = ()
     expert_themes: tuple[ExpertTheme, ...] = ()
     partnerships: tuple[Partnership, ...] = ()
+    assignments: tuple[Assignment, ...] = ()
+    partner_interests: tuple[PartnerInterest, ...] = ()
 
     def rows(self, kind: Kind) -> tuple[Any, ...]:
         rows: tuple[Any, ...] = getattr(self, kind.value)

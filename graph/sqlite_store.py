@@ -39,6 +39,12 @@ CREATE TABLE IF NOT EXISTS rels (
 CREATE INDEX IF NOT EXISTS rels_by_dst ON rels (type, dst);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0);
+CREATE TABLE IF NOT EXISTS embeddings (
+    model TEXT NOT NULL, hash TEXT NOT NULL, vector BLOB NOT NULL,
+    PRIMARY KEY (model, hash)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS documents (
+    collection TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (collection, id)) WITHOUT ROWID;
 """
 _LOOKUP_CHUNK = 500  # keys per SELECT ... IN (...), well under SQLite's parameter limit
 
@@ -246,6 +252,51 @@ class SqliteStore:
     def revision(self) -> int:
         with self._lock:
             return self._revision()
+
+    # --- caches and documents (not network data: they do not move the revision) --------
+
+    def cached_vectors(self, model: str, hashes: list[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        with self._lock:
+            for part in chunked(hashes, _LOOKUP_CHUNK):
+                marks = ",".join("?" * len(part))
+                sql = f"SELECT hash, vector FROM embeddings WHERE model = ? AND hash IN ({marks})"
+                found.update(self._db.execute(sql, [model, *part]).fetchall())
+        return found
+
+    def cache_vectors(self, model: str, vectors: dict[str, bytes]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO embeddings (model, hash, vector) VALUES (?, ?, ?)",
+                    [(model, h, v) for h, v in vectors.items()],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def put_document(self, collection: str, id: str, body: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO documents (collection, id, body) VALUES (?, ?, ?)",
+                (collection, id, json.dumps(body, ensure_ascii=False, sort_keys=True)),
+            )
+
+    def get_document(self, collection: str, id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT body FROM documents WHERE collection = ? AND id = ?", (collection, id)
+            ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def list_documents(self, collection: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body FROM documents WHERE collection = ? ORDER BY id", (collection,)
+            ).fetchall()
+        return [dict(json.loads(r[0])) for r in rows]
 
     def ping(self) -> None:
         try:

@@ -81,9 +81,7 @@ def check_rows(rows: list[RawRow], stored_ids: IdsOf) -> Checked:
                     column, msg = _message(err)
                     out.errors.append(RowError(raw.file, raw.line, column or None, msg))
                 continue
-            problems = _reference_problems(kind, obj, known)
-            if kind == Kind.PARTNERSHIPS and obj.city_a == obj.city_b:
-                problems.append(("city_b", "a city cannot partner with itself"))
+            problems = _reference_problems(kind, obj, known) + _row_rules(kind, obj)
             props = to_props(obj, frozenset(raw.values))
             if kind == Kind.PARTNERSHIPS and props["city_a"] > props["city_b"]:
                 props["city_a"], props["city_b"] = props["city_b"], props["city_a"]
@@ -107,6 +105,20 @@ def check_rows(rows: list[RawRow], stored_ids: IdsOf) -> Checked:
             known(kind).update(new_ids)
     out.errors.sort(key=lambda e: (e.file, e.line))
     return out
+
+
+def _row_rules(kind: Kind, obj: Any) -> list[tuple[str, str]]:
+    """Rules that span fields of one row."""
+    if kind == Kind.PARTNERSHIPS and obj.city_a == obj.city_b:
+        return [("city_b", "a city cannot partner with itself")]
+    if kind == Kind.PARTNER_INTERESTS and obj.city_id == obj.partner_id:
+        return [("partner_id", "a city cannot be its own partner")]
+    if kind == Kind.CLUSTERS:
+        if obj.lead_city and obj.lead_city not in obj.members:
+            return [("lead_city", f"the lead city {obj.lead_city!r} is not among the members")]
+        if len(set(obj.members)) != len(obj.members):
+            return [("members", "a city is listed twice")]
+    return []
 
 
 def _reference_problems(

@@ -203,3 +203,55 @@ def test_a_label_outside_the_enum_cannot_reach_cypher() -> None:
     assert all("$rows" in q or "$keys" in q for q in every)
     labels = {label.value for label in Label} | {rel.value for rel in RelType}
     assert {"City", "PARTNER_OF"} <= labels
+
+
+def test_accepted_clusters_and_assignments_are_part_of_the_graph(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    data = tiny()
+    data["clusters"] = [
+        {
+            "id": "cl-1",
+            "name": "Anti-rumours South",
+            "kind": "thematic",
+            "members": "pt-amadora;it-messina;es-getxo",
+            "theme_ids": "anti-rumours",
+            "lead_city": "pt-amadora",
+            "working_languages": "en",
+            "revision": 3,
+            "seed": 7,
+            "params": '{"min_size": 3}',
+        }
+    ]
+    data["assignments"] = [{"expert_id": "exp-1", "cluster_id": "cl-1", "score": 0.8}]
+    data["partner_interests"] = [
+        {"city_id": "it-messina", "partner_id": "es-getxo", "status": "interested"}
+    ]
+    store.upsert(batch_of(write_csvs(tmp_path / "c", data)))
+    snap = store.snapshot()
+    (cluster,) = snap.clusters
+    assert cluster.members == ("pt-amadora", "it-messina", "es-getxo")
+    assert cluster.lead_city == "pt-amadora" and cluster.seed == 7
+    assert snap.assignments[0].cluster_id == "cl-1"
+    assert snap.partner_interests[0].status == "interested"
+    with pytest.raises(Conflict, match="cl-1"):
+        store.delete(Kind.CITIES, "es-getxo")  # an accepted cluster still names it
+    assert store.delete(Kind.CLUSTERS, "cl-1")
+    assert store.snapshot().assignments == ()  # the assignment went with its cluster
+
+
+def test_embedding_cache_and_documents_do_not_move_the_revision(
+    store: GraphStore, sample: GraphBatch
+) -> None:
+    store.upsert(sample)
+    rev = store.revision()
+    vec = bytes(range(16))
+    store.cache_vectors("model-a", {"h1": vec, "h2": vec[::-1]})
+    assert store.cached_vectors("model-a", ["h1", "h2", "h3"]) == {"h1": vec, "h2": vec[::-1]}
+    assert store.cached_vectors("model-b", ["h1"]) == {}
+    store.put_document("proposals", "p-1", {"clusters": [{"id": "c", "name": "Città"}]})
+    store.put_document("proposals", "p-0", {"n": 0})
+    assert store.get_document("proposals", "p-1") == {"clusters": [{"id": "c", "name": "Città"}]}
+    assert store.get_document("proposals", "nope") is None
+    assert [d.get("n") for d in store.list_documents("proposals")] == [0, None]
+    assert store.revision() == rev
