@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.services import NetworkService
 from api.settings import get_settings
-from graph.errors import IccmatchError
+from graph.errors import IccmatchError, InvalidInput
 from graph.model import Kind
 from graph.store import GraphStore, open_store
 from ingest.export import export_csv
 from ingest.load import ingest_path
+from matching.partners import PartnerFilters
 
 app = typer.Typer(
     help="iccmatch: match cities, clusters and experts in a network of cities.",
@@ -53,6 +56,43 @@ def _store(url: str | None) -> Iterator[GraphStore]:
         store.close()
 
 
+@contextmanager
+def _service(url: str | None) -> Iterator[NetworkService]:
+    from matching.embeddings import default_encoder
+
+    settings = get_settings()
+    try:
+        encoder = default_encoder(settings.embedding_model, settings.embedding_bf16)
+    except ValueError as e:
+        raise InvalidInput(str(e)) from e
+    with _store(url) as store:
+        yield NetworkService(store, encoder)
+
+
+def _embedding_progress() -> Progress:
+    return Progress(
+        TextColumn("embedding profiles"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+def _jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    return obj
+
+
 def _fail(error: IccmatchError) -> None:
     console.print(f"[red]error:[/red] {error.detail}")
     raise typer.Exit(2)
@@ -72,15 +112,18 @@ def ingest(
 ) -> None:
     """Check a dataset and load it into the store (all or nothing, unless --skip-invalid)."""
     try:
-        with _store(store) as s, Progress(
-            TextColumn("writing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=as_json or not console.is_terminal,
-            transient=True,
-        ) as bar:
+        with (
+            _store(store) as s,
+            Progress(
+                TextColumn("writing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                disable=as_json or not console.is_terminal,
+                transient=True,
+            ) as bar,
+        ):
             task = bar.add_task("write", total=None)
             report = ingest_path(
                 path,
@@ -157,6 +200,130 @@ def summary(store: StoreOpt = None) -> None:
     out.print(
         "most wanted themes (priority 4-5): "
         + ", ".join(f"{themes.get(t, t)} ({k})" for t, k in wanted.most_common(5))
+    )
+
+
+@app.command()
+def partners(
+    city_ids: Annotated[list[str], typer.Argument(help="One or more city ids.")],
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many partners per city.")] = 10,
+    theme: Annotated[
+        str | None, typer.Option("--theme", help="Partners for this theme id.")
+    ] = None,
+    language: Annotated[
+        list[str] | None, typer.Option("--language", help="Partner must speak it (repeatable).")
+    ] = None,
+    max_km: Annotated[float | None, typer.Option("--max-km", help="Maximum distance.")] = None,
+    membership: Annotated[
+        str | None, typer.Option("--membership", help="international or national")
+    ] = None,
+    include_current: Annotated[
+        bool, typer.Option("--include-current", help="Also list current partners.")
+    ] = False,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Suggest partner cities, ranked, each with its reasons."""
+    if membership not in (None, "international", "national"):
+        _fail(InvalidInput("--membership is international or national"))
+        return
+    filters = PartnerFilters(
+        theme=theme,
+        languages=tuple(language or ()),
+        max_distance_km=max_km,
+        membership=membership,  # type: ignore[arg-type]  # checked just above
+        exclude_current=not include_current,
+    )
+    try:
+        with _service(store) as service, _embedding_progress() as bar:
+            task = bar.add_task("embed", total=None)
+            service.prepared(lambda done, total: bar.update(task, completed=done, total=total))
+            results = service.partners(city_ids, k=k, filters=filters)
+    except IccmatchError as e:
+        _fail(e)
+        return
+    if as_json:
+        out.print_json(json.dumps({"results": _jsonable(results)}, ensure_ascii=False))
+        return
+    for result in results:
+        out.print(
+            f"[bold]Partners for {result.city_id}[/bold] ({result.considered} cities considered)"
+        )
+        for rank, s in enumerate(result.suggestions, 1):
+            out.print(f"{rank:>2}. {s.name} ({s.country})  score {s.score:.3f}", markup=False)
+            for reason in s.reasons:
+                out.print(f"      - {reason.text}", markup=False, highlight=False)
+
+
+network_app = typer.Typer(help="Network analytics and exports.", no_args_is_help=True)
+app.add_typer(network_app, name="network")
+
+
+@network_app.command("stats")
+def network_stats_command(
+    store: StoreOpt = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for community detection.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Components, centrality, bridges, communities vs national networks, gaps."""
+    try:
+        with _service(store) as service:
+            stats = service.stats(seed=seed)
+    except IccmatchError as e:
+        _fail(e)
+        return
+    if as_json:
+        out.print_json(json.dumps(stats.to_dict(), ensure_ascii=False))
+        return
+    c = stats.components
+    out.print(
+        f"{stats.cities} cities, {stats.ties} ties; {c.count} components, the largest holds {c.largest_size}"
+    )
+    sections: list[tuple[str, Sequence[Any]]] = [
+        ("Most connected", stats.top_degree[:5]),
+        ("Bridges", stats.bridges[:5]),
+        ("Articulation points", stats.articulation_points[:5]),
+        ("Isolated", stats.isolated[:8]),
+        ("Newcomers who need a buddy", stats.needs_buddy[:5]),
+        ("Themes without an expert", stats.themes.without_expert[:5]),
+    ]
+    for title, items in sections:
+        if not items:
+            continue
+        out.print(f"[bold]{title}[/bold]")
+        for item in items:
+            text = item.reasons[0].text if item.reasons else str(item)
+            out.print(f"  - {text}", markup=False, highlight=False)
+    comm = stats.communities
+    out.print(
+        f"[bold]Communities[/bold]: {len(comm.communities)} (modularity {comm.modularity:.2f}); "
+        f"agreement with national networks: ARI {comm.ari_vs_networks}"
+    )
+
+
+@network_app.command("export")
+def network_export(
+    path: Annotated[Path, typer.Argument(help="File (.graphml, .gexf) or folder (CSV).")],
+    store: StoreOpt = None,
+) -> None:
+    """Export the city graph for Gephi or a spreadsheet: GraphML, GEXF or CSV (by the path)."""
+    from matching import graph_export
+
+    try:
+        with _store(store) as s:
+            view = graph_export.network_view(s.snapshot(), themes=True, networks=True)
+    except IccmatchError as e:
+        _fail(e)
+        return
+    suffix = path.suffix.lower()
+    if suffix == ".graphml":
+        graph_export.write_graphml(view, path)
+    elif suffix == ".gexf":
+        graph_export.write_gexf(view, path)
+    else:
+        graph_export.write_csv(view, path)
+    console.print(
+        f"wrote {len(view.nodes)} nodes and {len(view.edges)} edges to {path}", markup=False
     )
 
 

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
 
-import igraph as ig  # type: ignore[import-untyped]
+import igraph as ig
 import numpy as np
 import pycountry
 

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import networkx as nx  # type: ignore[import-untyped]
-from networkx.readwrite.gexf import GEXFWriter  # type: ignore[import-untyped]
+import networkx as nx
+from networkx.readwrite.gexf import GEXFWriter
 
 from graph.model import LIST_SEPARATOR
 from graph.snapshot import NetworkSnapshot

@@ -18,12 +18,14 @@ thematic terms in charge where the graph says nothing (newcomers, isolated citie
 The top list is then re-ranked for diversity (each further city of a country already
 listed is discounted by ``DIVERSITY``) and for exposure (national-network members and
 smaller cities get a small lift, so the same big names do not fill every list). Filters
-narrow the candidates first; forbidden pairs never appear; forced pairs always do.
+narrow the candidates first; forbidden pairs never appear; forced pairs always do. When
+a theme is asked for, the graph weight is scaled down (``graph_with_theme``): the user
+told us what matters, and partners of partners should not crowd out the theme's leaders.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -54,6 +56,8 @@ class PartnerWeights:
     proximity: float = 0.10
     graph: float = 1.0
     same_country: float = -0.20
+    graph_with_theme: float = 0.25
+    """With a theme asked for, the thematic terms lead: the graph weight is scaled by this."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +164,8 @@ def suggest_partners(
         theme = arr.theme_index[filters.theme]
     i = arr.index[city_id]
     f = pair_features(arr, embeddings, np.array([i]), theme)
+    if theme is not None:
+        weights = replace(weights, graph=weights.graph * weights.graph_with_theme)
     parts = score_components(f, arr.country_codes, weights)
     score = np.asarray(sum(parts.values()))[0]
     ok = _candidates(arr, i, f, filters, theme)

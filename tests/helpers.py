@@ -148,7 +148,10 @@ def write_csvs(folder: Path, data: dict[str, list[dict[str, Any]]]) -> Path:
     """Write a dataset as CSV files, one column per key found in that kind's rows."""
     folder.mkdir(parents=True, exist_ok=True)
     for stem, rows in data.items():
-        columns = [c for c in SPECS[Kind(stem)].columns if any(c in r for r in rows)]
+        all_columns = SPECS[Kind(stem)].columns
+        columns = (
+            [c for c in all_columns if any(c in r for r in rows)] if rows else list(all_columns)
+        )
         with (folder / f"{stem}.csv").open("w", encoding="utf-8", newline="") as fh:
             out = csv.writer(fh, lineterminator="\n")
             out.writerow(columns)

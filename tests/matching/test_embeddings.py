@@ -1,0 +1,69 @@
+"""Embeddings with the real packaged model, cached by content hash in every store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from graph.store import GraphStore
+from matching.embeddings import SentenceEncoder, content_hash, default_encoder, embed
+
+
+class CountingEncoder:
+    """Wraps the real encoder and counts the texts it is asked to encode."""
+
+    def __init__(self, inner: SentenceEncoder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.encoded: list[str] = []
+
+    def encode(self, texts: Sequence[str], progress=None) -> np.ndarray:  # type: ignore[no-untyped-def]
+        self.encoded += list(texts)
+        return self.inner.encode(texts, progress)
+
+
+TEXTS = [
+    "An anti-rumours campaign that trains volunteers to answer prejudice about migrants.",
+    "Volunteers counter false stories about newcomers with facts in a city-wide campaign.",
+    "The port authority expanded container terminals and dredged the harbour channel.",
+]
+
+
+@pytest.fixture(scope="module")
+def real() -> SentenceEncoder:
+    return default_encoder()
+
+
+def test_related_texts_are_closer_than_unrelated_ones(real: SentenceEncoder) -> None:
+    v = embed(TEXTS, real)
+    assert v.shape == (3, 384) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-3)
+    assert v[0] @ v[1] > v[0] @ v[2] + 0.2
+
+
+def test_unchanged_text_is_never_embedded_twice(store: GraphStore, real: SentenceEncoder) -> None:
+    spy = CountingEncoder(real)
+    first = embed([*TEXTS, TEXTS[0]], spy, store)
+    assert sorted(spy.encoded) == sorted(TEXTS)  # the duplicate was encoded once
+    spy.encoded.clear()
+    again = embed(TEXTS, spy, store)
+    assert spy.encoded == []
+    assert np.array_equal(first[:3], again)
+    embed([TEXTS[0], "A new text about intercultural schools."], spy, store)
+    assert spy.encoded == ["A new text about intercultural schools."]
+    assert set(store.cached_vectors(spy.name, [content_hash(t) for t in TEXTS])) == {
+        content_hash(t) for t in TEXTS
+    }
+
+
+def test_bf16_stays_close_to_fp32() -> None:
+    fp32 = embed(TEXTS, SentenceEncoder(bf16=False))
+    bf16 = embed(TEXTS, SentenceEncoder(bf16=True))
+    assert (fp32 * bf16).sum(axis=1).min() >= 0.99
+
+
+def test_an_unknown_model_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="neither 'all-MiniLM-L6-v2' nor a local folder"):
+        SentenceEncoder("no-such-model")
