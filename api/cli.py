@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import sys
@@ -17,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.schemas import jsonable
 from api.services import NetworkService
 from api.settings import get_settings
 from graph.errors import IccmatchError, InvalidInput
@@ -79,18 +79,6 @@ def _embedding_progress() -> Progress:
         transient=True,
         disable=not console.is_terminal,
     )
-
-
-def _jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "item"):  # numpy scalars
-        return obj.item()
-    return obj
 
 
 def _fail(error: IccmatchError) -> None:
@@ -243,7 +231,7 @@ def partners(
         _fail(e)
         return
     if as_json:
-        out.print_json(json.dumps({"results": _jsonable(results)}, ensure_ascii=False))
+        out.print_json(json.dumps({"results": jsonable(results)}, ensure_ascii=False))
         return
     for result in results:
         out.print(
@@ -325,6 +313,98 @@ def network_export(
     console.print(
         f"wrote {len(view.nodes)} nodes and {len(view.edges)} edges to {path}", markup=False
     )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    store: StoreOpt = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API (and the web pages) with uvicorn."""
+    import os
+
+    import uvicorn
+
+    if store:
+        os.environ["ICCMATCH_STORE"] = store  # the app reads its settings from the environment
+        get_settings.cache_clear()
+    uvicorn.run(
+        "api.app:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option("--role", help="admin, coordinator or analyst")],
+    city: Annotated[
+        str | None, typer.Option("--city", help="The city a coordinator key acts for.")
+    ] = None,
+    label: Annotated[str, typer.Option("--label", help="Who holds it.")] = "",
+    store: StoreOpt = None,
+) -> None:
+    """Create a key and print it once; only its hash is stored."""
+    from api.keys import create_key
+
+    try:
+        with _store(store) as s:
+            key, principal = create_key(s, role, city_id=city, label=label)
+    except IccmatchError as e:
+        _fail(e)
+        return
+    out.print(key, markup=False, highlight=False)
+    console.print(
+        f"{principal.role} key {principal.key_id[:12]}… created; it will not be shown again",
+        markup=False,
+    )
+
+
+@keys_app.command("list")
+def keys_list(store: StoreOpt = None) -> None:
+    """List keys by id (hash), role, city and whether revoked."""
+    from api.keys import list_keys
+
+    try:
+        with _store(store) as s:
+            rows = list_keys(s)
+    except IccmatchError as e:
+        _fail(e)
+        return
+    for k in rows:
+        state = f"revoked {k['revoked']}" if k.get("revoked") else "active"
+        out.print(
+            f"{k['key_id']}  {k['role']:<11} {k.get('city_id') or '-':<20} {state}  {k.get('label', '')}",
+            markup=False,
+            highlight=False,
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key itself, or its id from `keys list`.")],
+    store: StoreOpt = None,
+) -> None:
+    """Revoke a key; requests with it get 401 from then on."""
+    from api.keys import revoke_key
+
+    try:
+        with _store(store) as s:
+            revoke_key(s, key)
+    except IccmatchError as e:
+        _fail(e)
+        return
+    console.print("revoked", markup=False)
 
 
 def main() -> None:

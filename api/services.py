@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,26 +59,42 @@ class NetworkService:
         self.store = store
         self.encoder = encoder
         self.weights = weights
+        self._snapshot: NetworkSnapshot | None = None
         self._prepared: Prepared | None = None
         self._lock = threading.Lock()
 
-    def prepared(self, progress: Progress | None = None) -> Prepared:
-        """The current snapshot with its arrays and embeddings; rebuilt when the revision moved."""
+    def snapshot(self) -> NetworkSnapshot:
+        """The current snapshot, re-read only when the store's revision moved."""
         revision = self.store.revision()
-        current = self._prepared
+        current = self._snapshot
         if current is not None and current.revision == revision:
             return current
         with self._lock:
+            if self._snapshot is None or self._snapshot.revision != revision:
+                self._snapshot = self.store.snapshot()
+            return self._snapshot
+
+    def prepared(self, progress: Progress | None = None) -> Prepared:
+        """The snapshot with its arrays and profile embeddings; rebuilt when the revision moved."""
+        snapshot = self.snapshot()
+        current = self._prepared
+        if current is not None and current.snapshot is snapshot:
+            return current
+        with self._lock:
             current = self._prepared
-            if current is not None and current.revision == self.store.revision():
+            if current is not None and current.snapshot is snapshot:
                 return current
-            snapshot = self.store.snapshot()
             arrays = encode(snapshot)
-            profiles = embed(city_profiles(snapshot), self.encoder, self.store, progress)
-            if not len(snapshot.cities):
+            if snapshot.cities:
+                profiles = embed(city_profiles(snapshot), self.encoder, self.store, progress)
+            else:
                 profiles = np.zeros((0, 0), dtype=np.float32)
             self._prepared = Prepared(snapshot, arrays, profiles)
             return self._prepared
+
+    def model_available(self) -> bool:
+        path = getattr(self.encoder, "path", None)
+        return path is None or Path(path).is_dir()
 
     def partners(
         self,
@@ -105,9 +122,4 @@ class NetworkService:
 
     def stats(self, *, seed: int = 0) -> NetworkStats:
         """Network analytics; needs no embeddings, so it never loads the model."""
-        current = self._prepared
-        if current is not None and current.revision == self.store.revision():
-            snapshot = current.snapshot
-        else:
-            snapshot = self.store.snapshot()
-        return network_stats(snapshot, seed=seed)
+        return network_stats(self.snapshot(), seed=seed)

@@ -1,0 +1,154 @@
+"""Partners, partner interests, network analytics and graph exports."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api.deps import AnalystOrAdmin, Caller, Reader, ServiceDep, check_own_city
+from api.schemas import IngestReportOut, jsonable
+from graph.errors import InvalidInput
+from graph.model import Kind
+from ingest.load import ingest_rows
+from ingest.read import RawRow
+from matching import graph_export
+from matching.partners import PartnerFilters
+
+router = APIRouter(prefix="/v1", tags=["matching"])
+CityId = Annotated[str, Path(max_length=200, description="A city id, e.g. pt-amadora.")]
+
+
+class ReasonOut(BaseModel):
+    kind: str
+    text: str
+    weight: float
+
+
+class SuggestionOut(BaseModel):
+    city_id: str
+    name: str
+    country: str
+    score: float
+    reasons: list[ReasonOut]
+    components: dict[str, float]
+    forced: bool
+
+
+class PartnersOut(BaseModel):
+    city_id: str
+    suggestions: list[SuggestionOut]
+    considered: int
+
+
+@router.get(
+    "/cities/{city_id}/partners",
+    response_model=PartnersOut,
+    summary="Ranked partner cities, each with its reasons",
+    responses={
+        403: {"description": "A coordinator asked for another city"},
+        404: {"description": "Unknown city"},
+    },
+)
+def partners(
+    city_id: CityId,
+    service: ServiceDep,
+    caller: Caller,
+    k: Annotated[int, Query(ge=1, le=50)] = 10,
+    theme: Annotated[str | None, Query(max_length=200)] = None,
+    language: Annotated[
+        list[str] | None,
+        Query(max_length=10, description="Partner speaks one of these (ISO 639-1)."),
+    ] = None,
+    max_km: Annotated[float | None, Query(gt=0, le=25000)] = None,
+    membership: Literal["international", "national"] | None = None,
+    include_current: bool = False,
+) -> Any:
+    if caller.role == "coordinator":
+        check_own_city(caller, city_id)
+    filters = PartnerFilters(
+        theme=theme,
+        languages=tuple(language or ()),
+        max_distance_km=max_km,
+        membership=membership,
+        exclude_current=not include_current,
+    )
+    (result,) = service.partners([city_id], k=k, filters=filters)
+    return JSONResponse(jsonable(result))
+
+
+class InterestIn(BaseModel):
+    partner_id: str = Field(min_length=1, max_length=200)
+    status: Literal["interested", "not_for_us"]
+    note: str | None = Field(None, max_length=2000)
+
+
+@router.post(
+    "/cities/{city_id}/interests",
+    response_model=IngestReportOut,
+    summary="Record the city's answer to a suggested partner (its coordinator or admin)",
+)
+def record_interest(city_id: CityId, body: InterestIn, service: ServiceDep, caller: Caller) -> Any:
+    check_own_city(caller, city_id)
+    row = RawRow(
+        Kind.PARTNER_INTERESTS,
+        "request",
+        1,
+        {"city_id": city_id, **body.model_dump(exclude_none=True)},
+    )
+    report = ingest_rows([row], [], service.store)
+    if report.errors:
+        raise InvalidInput(
+            "; ".join(e.message for e in report.errors),
+            [{"field": e.column or "", "message": e.message} for e in report.errors],
+        )
+    return IngestReportOut.from_report(report)
+
+
+@router.get("/interests", summary="Every city's answers to suggested partners (admin, analyst)")
+def interests(service: ServiceDep, _: AnalystOrAdmin) -> list[dict[str, Any]]:
+    return [jsonable(i) for i in service.snapshot().partner_interests]
+
+
+@router.get("/network/stats", summary="Components, centrality, bridges, communities, gaps")
+def network_stats(
+    service: ServiceDep, _: Reader, seed: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0
+) -> dict[str, Any]:
+    return service.stats(seed=seed).to_dict()
+
+
+MEDIA = {
+    "graphml": "application/graphml+xml",
+    "gexf": "application/gexf+xml",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+@router.get(
+    "/network/graph",
+    summary="Nodes and edges for a view; GraphML, GEXF or CSV on request",
+    responses={200: {"content": {"application/json": {}, **{m: {} for m in MEDIA.values()}}}},
+)
+def network_graph(
+    service: ServiceDep,
+    _: Reader,
+    format: Literal["json", "graphml", "gexf", "csv-nodes", "csv-edges"] = "json",
+    themes: bool = False,
+    networks: bool = False,
+) -> Any:
+    view = graph_export.network_view(service.snapshot(), themes=themes, networks=networks)
+    if format == "json":
+        return JSONResponse(jsonable(view))
+    if format == "graphml":
+        return Response(graph_export.graphml_bytes(view), media_type=MEDIA["graphml"])
+    if format == "gexf":
+        return Response(graph_export.gexf_bytes(view), media_type=MEDIA["gexf"])
+    texts = graph_export.csv_texts(view)
+    name = "nodes.csv" if format == "csv-nodes" else "edges.csv"
+    return Response(
+        texts[name],
+        media_type=MEDIA["csv"],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
