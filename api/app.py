@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from api import problems
@@ -17,6 +18,7 @@ from api.services import NetworkService
 from api.settings import Settings, get_settings
 from graph.store import open_store
 from matching.embeddings import default_encoder
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; settings are read here, once (tests pass their own)."""
