@@ -13,9 +13,11 @@ class IccmatchError(Exception):
     status = 500
     title = "Internal error"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, errors: list[dict[str, str]] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.errors = errors
+        """Per-field problems ({"field", "message"}), for invalid data."""
 
 
 class InvalidInput(IccmatchError):
