@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -18,6 +19,57 @@ from api.services import NetworkService
 from api.settings import Settings, get_settings
 from graph.store import open_store
 from matching.embeddings import default_encoder
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with a 413 problem, declared length or not.
+
+    (FastAPI's own ``max_body_size`` answers a declared oversize in plain text, before our
+    problem handlers can see it; this keeps every error in one format.)
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Any, receive: Any, send: Any) -> None:
+        mb = self.limit // (1024 * 1024)
+        response = problems.problem(413, "Request too large", f"bodies are limited to {mb} MB")
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,11 +99,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             f"Request bodies are limited to {s.max_body_mb} MB (413 beyond)."
         ),
         lifespan=lifespan,
-        max_body_size=s.max_body_mb * 1024 * 1024,  # 413 beyond, declared length or not
     )
     problems.install(app)
     for router in (health.router, resources.router, matching.router, admin.router):
         app.include_router(router)
+    app.add_middleware(BodyLimit, limit=s.max_body_mb * 1024 * 1024)
     return app
 
 

@@ -26,14 +26,17 @@ MAX_LIMIT = 500
 
 
 def _encode_cursor(key: tuple[str, ...]) -> str:
-    return base64.urlsafe_b64encode("\x1f".join(key).encode()).decode()
+    return base64.b64encode("\x1f".join(key).encode(), altchars=b"-_").decode()
 
 
 def _decode_cursor(cursor: str) -> tuple[str, ...]:
     try:
-        return tuple(base64.urlsafe_b64decode(cursor.encode()).decode().split("\x1f"))
+        text = base64.b64decode(cursor.encode(), altchars=b"-_", validate=True).decode()
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidInput("cursor is not one this API gave out; start again without it") from e
+    if not text:
+        raise InvalidInput("cursor is not one this API gave out; start again without it")
+    return tuple(text.split("\x1f"))
 
 
 def paginate(kind: Kind, rows: list[Any], limit: int, cursor: str | None) -> dict[str, Any]:
