@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api import problems
-from api.routes import admin, health, matching, resources
+from api.routes import admin, clusters, health, matching, resources
 from api.services import NetworkService
 from api.settings import Settings, get_settings
 from graph.store import open_store
@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    for router in (health.router, resources.router, matching.router, admin.router):
+    for router in (health.router, resources.router, matching.router, clusters.router, admin.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=s.max_body_mb * 1024 * 1024)
     return app

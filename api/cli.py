@@ -243,6 +243,125 @@ def partners(
                 out.print(f"      - {reason.text}", markup=False, highlight=False)
 
 
+clusters_app = typer.Typer(help="Cluster proposals: propose, accept, list.", no_args_is_help=True)
+app.add_typer(clusters_app, name="clusters")
+
+
+@clusters_app.command("propose")
+def clusters_propose(
+    kind: Annotated[str, typer.Option("--kind", help="thematic or geographic")] = "thematic",
+    themes: Annotated[
+        list[str] | None,
+        typer.Option("--themes", help="Theme id (repeatable); default: the most wanted."),
+    ] = None,
+    min_size: Annotated[int, typer.Option("--min-size", min=2)] = 4,
+    max_size: Annotated[int, typer.Option("--max-size", min=2)] = 8,
+    max_per_city: Annotated[
+        int | None, typer.Option("--max-per-city", min=1, help="Default: from coordinator hours.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="City id to leave out (repeatable).")
+    ] = None,
+    allow_single_country: Annotated[bool, typer.Option("--allow-single-country")] = False,
+    no_common_language: Annotated[
+        bool, typer.Option("--no-common-language", help="Do not require a shared language.")
+    ] = False,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Propose clusters under the constraints; the proposal is saved and can be accepted."""
+    from api.clusters import ClusterService
+    from matching.clusters import ClusterParams
+
+    if kind not in ("thematic", "geographic"):
+        _fail(InvalidInput("--kind is thematic or geographic"))
+        return
+    try:
+        params = ClusterParams(
+            kind=kind,  # type: ignore[arg-type]  # checked above
+            themes=tuple(themes) if themes else None,
+            min_size=min_size,
+            max_size=max_size,
+            max_per_city=max_per_city,
+            seed=seed,
+            excluded=frozenset(exclude or ()),
+            allow_single_country=allow_single_country,
+            require_common_language=not no_common_language,
+        )
+        with _service(store) as service:
+            doc = ClusterService(service).propose(params)
+    except IccmatchError as e:
+        _fail(e)
+        return
+    if as_json:
+        out.print_json(json.dumps(doc, ensure_ascii=False))
+        return
+    out.print(
+        f"[bold]Proposal {doc['id']}[/bold] ({doc['method']}, objective {doc['objective']:.2f})"
+    )
+    for c in doc["clusters"]:
+        out.print(
+            f"{c['id']}: {', '.join(c['members'])} (lead {c['lead_city']}, {'/'.join(c['working_languages'])})",
+            markup=False,
+            highlight=False,
+        )
+        for reason in c["reasons"]:
+            out.print(f"      - {reason['text']}", markup=False, highlight=False)
+    for st in doc["constraints"]:
+        out.print(f"  {st['name']}: {st['status']} {st['detail']}", markup=False)
+    if doc["unassigned"]:
+        out.print(
+            f"{len(doc['unassigned'])} cities left out, e.g. "
+            + "; ".join(f"{u['name']}: {u['reason']}" for u in doc["unassigned"][:3]),
+            markup=False,
+            highlight=False,
+        )
+    console.print(f"accept with: iccmatch clusters accept {doc['id']}", markup=False)
+
+
+@clusters_app.command("accept")
+def clusters_accept(
+    proposal_id: Annotated[str, typer.Argument(help="The id printed by `clusters propose`.")],
+    period: Annotated[str | None, typer.Option("--period", help="e.g. 2025-2027")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Accept a proposal: its clusters become Cluster nodes in the graph."""
+    from api.clusters import ClusterService
+
+    try:
+        with _service(store) as service:
+            result = ClusterService(service).accept(proposal_id, None, period)
+    except IccmatchError as e:
+        _fail(e)
+        return
+    console.print(
+        f"accepted {len(result['accepted'])} clusters (revision {result['revision']})", markup=False
+    )
+
+
+@clusters_app.command("list")
+def clusters_list(
+    store: StoreOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """The accepted clusters."""
+    try:
+        with _store(store) as s:
+            rows = s.snapshot().clusters
+    except IccmatchError as e:
+        _fail(e)
+        return
+    if as_json:
+        out.print_json(json.dumps(jsonable(rows), ensure_ascii=False))
+        return
+    for c in rows:
+        out.print(
+            f"{c.id}  {c.name}: {', '.join(c.members)} (lead {c.lead_city})",
+            markup=False,
+            highlight=False,
+        )
+
+
 experts_app = typer.Typer(help="Expert assignment.", no_args_is_help=True)
 app.add_typer(experts_app, name="experts")
 

@@ -520,10 +520,15 @@ def _effective_capacity(inp: ClusterInput, params: ClusterParams) -> IntArray:
 
 
 def _lead_ok(inp: ClusterInput, params: ClusterParams) -> BoolArray:
-    """``n x T``: the city can lead a cluster on the theme."""
+    """``n x T``: the city can lead a cluster on the theme.
+
+    Strong means an Index score of at least ``lead_min_strength``, or -- for themes the
+    Index does not score, and for cities it has not scored -- a published good practice on
+    a theme the city prioritises at 3/5 or more.
+    """
     strong = np.nan_to_num(inp.strength, nan=-1.0) >= params.lead_min_strength
     if inp.practices is not None:
-        strong = strong | ((inp.priority == 5) & inp.practices)
+        strong = strong | ((inp.priority >= 3) & inp.practices)
     return np.asarray(strong)
 
 
@@ -840,7 +845,8 @@ def _precheck(
             else "add Index scores for its candidates"
         )
         return ClusterInfeasible(
-            f"no candidate for {what} can lead: none scores {params.lead_min_strength:g} or more: {hint}",
+            f"no candidate for {what} can lead: none scores {params.lead_min_strength:g} or more "
+            f"nor has a good practice on it: {hint}",
             constraint="lead_min_strength",
             theme=key,
             suggestion=math.floor(strength[best]) if known else None,
@@ -1406,8 +1412,10 @@ def _describe(problem: _Problem, c: RawCluster, number: int, latest: int) -> Clu
     existing, new = 0, int(pairs)
     if inp.ties is not None:
         ties = inp.ties
-        block = ties[np.ix_(g, g)] if isinstance(ties, np.ndarray) else sp.csr_matrix(ties)[g][:, g]
-        existing = int(np.count_nonzero(block)) // 2
+        if isinstance(ties, np.ndarray):
+            existing = int(np.count_nonzero(ties[np.ix_(g, g)])) // 2
+        else:
+            existing = int(sp.csr_matrix(ties)[g][:, g].count_nonzero()) // 2
         new = int(pairs) - existing
         reasons.append(
             Reason(

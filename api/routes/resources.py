@@ -227,6 +227,8 @@ READ_KINDS = (
     Kind.EXPERT_THEMES,
     Kind.PARTNERSHIPS,
 )
+_list_route(Kind.CLUSTERS)  # accepted clusters: read here, written by accepting a proposal
+_get_route(Kind.CLUSTERS)
 for _kind in READ_KINDS:
     _list_route(_kind)
     if SPECS[_kind].is_node:

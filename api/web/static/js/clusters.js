@@ -125,7 +125,7 @@ function request(keepLocks) {
   const problems = [];
   if (!Number.isInteger(minSize) || minSize < 2) problems.push("Smallest cluster: give a whole number of 2 or more.");
   if (!Number.isInteger(maxSize) || maxSize < minSize) problems.push("Largest cluster: give a whole number no smaller than the smallest cluster.");
-  if (perCity && !(Number.isInteger(Number(perCity)) && Number(perCity) >= 0)) problems.push("Clusters per city: give a whole number, or leave it empty.");
+  if (perCity && !(Number.isInteger(Number(perCity)) && Number(perCity) >= 1 && Number(perCity) <= 10)) problems.push("Clusters per city: give a whole number from 1 to 10, or leave it empty.");
   if (problems.length) return { problems };
   const locked = {};
   if (keepLocks) {

@@ -153,6 +153,7 @@ function fillControls() {
       if (n.degree() === 0) n.style("display", show ? "element" : "none");
     });
     state.cy.fit(state.cy.nodes(":visible"), 20);
+    if (state.mapDrawn) drawMap(true);
   });
   pick.addEventListener("change", () => pick.value && select(pick.value));
   $("#controls").addEventListener("submit", (ev) => ev.preventDefault());

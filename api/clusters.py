@@ -1,0 +1,218 @@
+"""Cluster proposals as a service: propose, keep, re-check a planner's edits, accept.
+
+Proposals are kept as documents beside the network (with the data revision, parameters
+and seed that produced them); accepting one writes ``Cluster`` rows through the same
+checks as ingest, so the graph is the record of what the secretariat decided.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from api.services import NetworkService, Prepared
+from graph.errors import Conflict, InvalidInput, NotFound
+from graph.model import Kind
+from ingest.load import ingest_rows
+from ingest.read import RawRow
+from matching.affinity import affinity_matrix
+from matching.clusters import ClusterInput, ClusterParams, ClusterProposal, propose_clusters
+
+COLLECTION = "cluster_proposals"
+
+
+def cluster_input(p: Prepared) -> ClusterInput:
+    arr = p.arrays
+    return ClusterInput(
+        city_ids=arr.city_ids,
+        names=arr.names,
+        affinity=affinity_matrix(arr, p.profiles),
+        countries=arr.countries,
+        networks=arr.networks,
+        membership=tuple("national" if x else "international" for x in arr.national),
+        languages=arr.languages,
+        language_codes=arr.language_codes,
+        theme_ids=arr.theme_ids,
+        theme_names=arr.theme_names,
+        priority=arr.priority.astype(np.int64),
+        strength=arr.strength,
+        capacity=arr.capacity,
+        lat=arr.lat,
+        lon=arr.lon,
+        practices=arr.practices > 0,
+        ties=arr.ties,
+        joined=np.nan_to_num(arr.joined, nan=0).astype(np.int64),
+    )
+
+
+def params_to_json(params: ClusterParams) -> dict[str, Any]:
+    out = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
+    out["locked"] = {k: list(v) for k, v in params.locked.items()}
+    out["excluded"] = sorted(params.excluded)
+    out["themes"] = list(params.themes) if params.themes is not None else None
+    return out
+
+
+class ClusterService:
+    def __init__(self, network: NetworkService) -> None:
+        self.network = network
+        self._inputs: tuple[int, ClusterInput] | None = None
+
+    def _input(self) -> tuple[Prepared, ClusterInput]:
+        p = self.network.prepared()
+        if self._inputs is None or self._inputs[0] != p.revision:
+            self._inputs = (p.revision, cluster_input(p))
+        return p, self._inputs[1]
+
+    def propose(self, params: ClusterParams) -> dict[str, Any]:
+        p, inp = self._input()
+        proposal = _run(inp, params)
+        doc = {
+            "id": "prop-" + secrets.token_hex(6),
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "revision": p.revision,
+            "params": params_to_json(params),
+            **proposal.to_dict(),
+        }
+        self.network.store.put_document(COLLECTION, doc["id"], doc)
+        return doc
+
+    def get(self, proposal_id: str) -> dict[str, Any]:
+        doc = self.network.store.get_document(COLLECTION, proposal_id)
+        if doc is None:
+            raise NotFound(f"no cluster proposal with id {proposal_id!r}")
+        return doc
+
+    def evaluate(self, proposal_id: str, clusters: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Re-check a planner's edited clusters: scores, reasons and every constraint, at once.
+
+        Each edited cluster is locked as it stands and every other city is excluded, so the
+        solver only describes and checks (it cannot add or move anyone).
+        """
+        doc = self.get(proposal_id)
+        _, inp = self._input()
+        params = _params_from_json(doc["params"])
+        slots: dict[str, tuple[str, ...]] = {}
+        slot_of: dict[str, str] = {}
+        known = set(inp.city_ids)
+        for c in clusters:
+            members = tuple(dict.fromkeys(str(m) for m in c.get("members", ())))
+            unknown = [m for m in members if m not in known]
+            if unknown:
+                raise InvalidInput(f"cluster {c.get('id')!r}: no city with id {unknown[0]!r}")
+            if not members:
+                continue
+            themes = list(c.get("theme_ids") or ())
+            label = str(c.get("id") or len(slots))
+            slot = f"{themes[0]}#{label}" if params.kind == "thematic" and themes else label
+            slots[slot] = members
+            slot_of[slot] = label
+        if not slots:
+            raise InvalidInput("there is no cluster with members to check")
+        themes_used = (
+            sorted({s.split("#")[0] for s in slots}) if params.kind == "thematic" else None
+        )
+        placed = {m for ms in slots.values() for m in ms}
+        check = dataclasses.replace(
+            params,
+            themes=tuple(themes_used) if themes_used else params.themes,
+            locked=slots,
+            excluded=frozenset(known - placed),
+            method="heuristic",
+            n_clusters=None,
+        )
+        proposal = _run(inp, check)
+        out = proposal.to_dict()
+        for cluster in out["clusters"]:
+            if cluster.get("locked_slot") in slot_of:
+                cluster["id"] = slot_of[cluster["locked_slot"]]
+        out["clusters"] = [c for c in out["clusters"] if c.get("locked_slot") in slot_of]
+        out["unassigned"] = [u for u in out["unassigned"] if u.get("city_id") in placed]
+        out.update(id=doc["id"], revision=doc["revision"], params=doc["params"], evaluated=True)
+        return out
+
+    def accept(
+        self,
+        proposal_id: str,
+        clusters: Sequence[Mapping[str, Any]] | None = None,
+        period: str | None = None,
+    ) -> dict[str, Any]:
+        doc = self.get(proposal_id)
+        chosen = self.evaluate(proposal_id, clusters)["clusters"] if clusters else doc["clusters"]
+        if not chosen:
+            raise InvalidInput("the proposal has no clusters to accept")
+        if doc.get("accepted"):
+            raise Conflict(f"proposal {proposal_id} was accepted already ({doc['accepted']})")
+        names = dict(
+            zip(
+                self.network.prepared().arrays.theme_ids,
+                self.network.prepared().arrays.theme_names,
+                strict=True,
+            )
+        )
+        today = dt.date.today().isoformat()
+        rows = []
+        for k, c in enumerate(chosen, 1):
+            themes = [names.get(t, t) for t in c["theme_ids"]]
+            lead = c.get("lead_city")
+            rows.append(
+                RawRow(
+                    Kind.CLUSTERS,
+                    proposal_id,
+                    k,
+                    {
+                        "id": f"{proposal_id}-{k}",
+                        "name": (" & ".join(themes) if themes else "Regional cluster") + f" {k}",
+                        "kind": doc["kind"],
+                        "members": list(c["members"]),
+                        "theme_ids": list(c["theme_ids"]),
+                        "lead_city": lead if lead in c["members"] else "",
+                        "working_languages": list(c.get("working_languages") or ()),
+                        "period": period or "",
+                        "revision": doc["revision"],
+                        "seed": doc["params"].get("seed", 0),
+                        "params": json.dumps(doc["params"], sort_keys=True),
+                        "accepted_on": today,
+                    },
+                )
+            )
+        report = ingest_rows(rows, [], self.network.store)
+        if report.errors:
+            raise InvalidInput(
+                "the clusters could not be stored: " + "; ".join(str(e) for e in report.errors[:3]),
+                [
+                    {"field": f"clusters[{e.line - 1}].{e.column or ''}", "message": e.message}
+                    for e in report.errors
+                ],
+            )
+        doc["accepted"] = today
+        self.network.store.put_document(COLLECTION, proposal_id, doc)
+        snapshot = self.network.snapshot()
+        ids = {r.values["id"] for r in rows}
+        accepted = [dataclasses.asdict(c) for c in snapshot.clusters if c.id in ids]
+        return {"accepted": accepted, "revision": snapshot.revision}
+
+
+def _params_from_json(data: Mapping[str, Any]) -> ClusterParams:
+    fields = {f.name for f in dataclasses.fields(ClusterParams)}
+    values = {k: v for k, v in data.items() if k in fields}
+    values["locked"] = {k: tuple(v) for k, v in (values.get("locked") or {}).items()}
+    values["excluded"] = frozenset(values.get("excluded") or ())
+    if values.get("themes") is not None:
+        values["themes"] = tuple(values["themes"])
+    return ClusterParams(**values)
+
+
+def _run(inp: ClusterInput, params: ClusterParams) -> ClusterProposal:
+    try:
+        return propose_clusters(inp, params)
+    except ValueError as e:
+        if isinstance(e, (InvalidInput, Conflict)) or hasattr(e, "status"):
+            raise
+        raise InvalidInput(str(e)) from e
