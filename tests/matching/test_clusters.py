@@ -122,7 +122,7 @@ def assert_valid(inp: ClusterInput, params: ClusterParams, prop: ClusterProposal
                     not np.isnan(inp.strength[i, t])
                     and inp.strength[i, t] >= params.lead_min_strength
                 )
-                or (inp.priority[i, t] == 5 and inp.practices is not None and inp.practices[i, t])
+                or (inp.priority[i, t] >= 3 and inp.practices is not None and inp.practices[i, t])
                 for i in m
             ]
         else:
@@ -131,7 +131,7 @@ def assert_valid(inp: ClusterInput, params: ClusterParams, prop: ClusterProposal
                 bool((np.nan_to_num(inp.strength[i], nan=-1) >= params.lead_min_strength).any())
                 or bool(
                     (
-                        (inp.priority[i] == 5)
+                        (inp.priority[i] >= 3)
                         & (inp.practices[i] if inp.practices is not None else False)
                     ).any()
                 )
