@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api import problems
+from api.clusters import ClusterService
 from api.routes import admin, clusters, health, matching, resources
 from api.services import NetworkService
 from api.settings import Settings, get_settings
@@ -79,9 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(s.store, user=s.neo4j_user, password=s.neo4j_password.get_secret_value())
-        app.state.service = NetworkService(
-            store, default_encoder(s.embedding_model, s.embedding_bf16)
-        )
+        app.state.settings = s
+        app.state.service = NetworkService(store, default_encoder(s.embedding_model, s.embedding_bf16))
+        app.state.clusters = ClusterService(app.state.service)
         try:
             yield
         finally:
