@@ -79,9 +79,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = open_store(s.store, user=s.neo4j_user, password=s.neo4j_password.get_secret_value())
+        store = open_store(
+            s.store,
+            user=s.neo4j_user,
+            password=s.neo4j_password.get_secret_value(),
+            connect_timeout_s=s.neo4j_connect_timeout_s,
+            retry_s=s.neo4j_retry_s,
+        )
         app.state.settings = s
-        app.state.service = NetworkService(store, default_encoder(s.embedding_model, s.embedding_bf16))
+        app.state.service = NetworkService(
+            store, default_encoder(s.embedding_model, s.embedding_bf16)
+        )
         app.state.clusters = ClusterService(app.state.service)
         try:
             yield

@@ -49,6 +49,8 @@ def _store(url: str | None) -> Iterator[GraphStore]:
         url or settings.store,
         user=settings.neo4j_user,
         password=settings.neo4j_password.get_secret_value(),
+        connect_timeout_s=settings.neo4j_connect_timeout_s,
+        retry_s=settings.neo4j_retry_s,
     )
     try:
         yield store

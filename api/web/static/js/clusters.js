@@ -10,7 +10,10 @@ import { WorldMap } from "./map.js";
 
 const OUT = "__out__"; // the "not in any cluster" column
 const CHECK_NAMES = {
+  size_bounds: "Cluster sizes",
   size: "Cluster sizes",
+  multi_country: "Not one country only",
+  multi_network: "Not one national network only",
   capacity: "Clusters per city",
   max_per_city: "Clusters per city",
   lead: "A lead city in each cluster",
@@ -211,7 +214,7 @@ function load(proposal) {
       plan.clusters.find((c) => ids.every((m) => c.members.includes(m)) && (c.kind !== "thematic" || !c.theme_ids || c.theme_ids[0] === slot.split("#")[0]));
     if (home) for (const m of ids) if (home.members.includes(m)) home.locked.add(m);
   }
-  plan.unassigned = (proposal.unassigned || []).map((u) => ({ city_id: u.city_id, reason: u.reason }));
+  plan.unassigned = (proposal.unassigned || []).map((u) => ({ city_id: u.city_id, reason: u.reason, kind: u.kind || "" }));
   plan.constraints = proposal.constraints || [];
   plan.moved = new Set();
   $("#accept-result").replaceChildren();
@@ -290,10 +293,18 @@ function drawConstraints() {
         el("span", { class: `badge state-${c.status}`, text: STATE_WORDS[c.status] || c.status }),
         " ",
         el("strong", { text: CHECK_NAMES[c.name] || c.name.replace(/_/g, " ") }),
-        c.detail ? el("div", { class: "detail", text: c.detail }) : null,
+        el("div", { class: "detail", text: c.detail || counts(c) }),
       ),
     ),
   );
+}
+
+function counts(c) {
+  const bits = [];
+  if (c.satisfied) bits.push(`${num(c.satisfied, 0)} met`);
+  if (c.violated) bits.push(`${num(c.violated, 0)} broken`);
+  if (c.relaxed) bits.push(`${num(c.relaxed, 0)} relaxed`);
+  return bits.join(", ");
 }
 
 function drawColumns() {
@@ -329,11 +340,23 @@ function column(c, i) {
 }
 
 function outColumn() {
+  // cities that simply do not care about the chosen themes are many and rarely moved: fold them
+  const folded = plan.unassigned.filter((u) => u.kind === "no_theme");
+  const shown = plan.unassigned.filter((u) => u.kind !== "no_theme");
+  const card = (u) => memberCard(u.city_id, null, -1, u.reason);
   const section = el(
     "section",
     { class: "column unassigned", "aria-labelledby": "out-title", dataset: { cluster: OUT } },
     el("header", { style: { "--swatch": GREY } }, el("h3", { id: "out-title", text: `Not in any cluster (${plan.unassigned.length})` }), el("p", { class: "facts", text: "Cities left out, and why. Move one into a cluster to add it." })),
-    el("ul", { class: "members", "aria-label": "Cities not in any cluster" }, plan.unassigned.map((u) => memberCard(u.city_id, null, -1, u.reason))),
+    el("ul", { class: "members", "aria-label": "Cities not in any cluster" }, shown.map(card)),
+    folded.length
+      ? el(
+          "details",
+          { class: "others" },
+          el("summary", { text: `${plural(folded.length, "city", "cities")} that do not prioritise these themes` }),
+          el("ul", { class: "members", "aria-label": "Cities that do not prioritise these themes" }, folded.map(card)),
+        )
+      : null,
   );
   if (plan.editable) dropTarget(section, OUT);
   return section;
@@ -457,7 +480,7 @@ function move(cityId, from, to, { focus }) {
   }
   if (target) target.members.push(cityId);
   else if (!plan.clusters.some((c) => c.members.includes(cityId)) && !plan.unassigned.some((u) => u.city_id === cityId)) {
-    plan.unassigned.push({ city_id: cityId, reason: "Taken out by you" });
+    plan.unassigned.unshift({ city_id: cityId, reason: "Taken out by you", kind: "user" });
   }
   plan.moved.add(cityId);
   const where = target ? clusterTitle(target, plan.clusters.indexOf(target)) : "no cluster";

@@ -251,6 +251,7 @@ export function reasonList(reasons, { weights = true } = {}) {
   const items = (reasons || []).map((r) => {
     const li = el("li", { dataset: { kind: r.kind } }, el("span", { class: "reason-text", text: r.text }));
     if (weights && r.weight > 0.005) li.append(" ", el("span", { class: "w", text: `(${Math.round(r.weight * 100)}% of the score)` }));
+    else if (weights && r.weight < -0.005) li.append(" ", el("span", { class: "w", text: `(lowers the score by ${Math.round(-r.weight * 100)}%)` }));
     return li;
   });
   return el("ul", { class: "reasons" }, items);

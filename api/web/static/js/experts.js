@@ -100,7 +100,9 @@ function draw(result, body) {
     `total fit ${num(result.objective, 3)}`,
     result.fair ? "fair: the worst-served cluster was raised first" : "the best total fit possible under the experts' limits",
     `${plural(body.per_cluster, "expert")} asked per cluster`,
-  ].join(" · ");
+    result.worst_cluster_mean !== undefined && result.worst_cluster_mean !== null ? `worst-served cluster's mean fit ${num(result.worst_cluster_mean, 3)}` : null,
+    ...(result.notes || []),
+  ].filter(Boolean).join(" · ");
   const unserved = result.unserved || [];
   $("#unserved").replaceChildren(
     ...(unserved.length
