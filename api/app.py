@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from api import problems
 from api.clusters import ClusterService
@@ -113,7 +114,62 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health.router, resources.router, matching.router, clusters.router, admin.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=s.max_body_mb * 1024 * 1024)
+    app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
+    """The generated contract, with every error documented as what it really is: problem+json.
+
+    FastAPI documents 422 as its own JSON shape and knows nothing of the errors our
+    handlers and middleware answer (401, 403, 413, 503); this states them once, for all.
+    """
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        description=app.description,
+        routes=app.routes,
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = problems.Problem.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    components.update(components["Problem"].pop("$defs", {}))
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    described = {
+        401: "No key, or an unknown or revoked key",
+        403: "The key's role may not do this",
+        404: "Not found",
+        409: "Conflict or infeasible request",
+        413: "Request body too large",
+        422: "Invalid request: the detail says what to change",
+        503: "The store is unreachable; retry later",
+    }
+    for path, operations in schema.get("paths", {}).items():
+        for method, op in operations.items():
+            responses = op.setdefault("responses", {})
+            codes = {422, 503}
+            if path.startswith("/v1"):
+                codes |= {401, 403, 404}  # any id in a path, query or body may name nothing
+                if method != "get":
+                    codes.add(409)
+            if method in ("post", "put", "patch"):
+                codes.add(413)
+            codes |= {int(c) for c in responses if str(c).isdigit() and int(c) >= 400}
+            for code in codes:
+                entry = responses.setdefault(
+                    str(code), {"description": described.get(code, "Error")}
+                )
+                entry["content"] = problem
+            if path == "/health/ready":
+                responses["503"]["content"] = {"application/json": {"schema": {"type": "object"}}}
+    app.openapi_schema = schema
+    return schema
 
 
 app = create_app()
