@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, TypeAdapter, create_model
 
 from ingest.load import IngestReport
 
@@ -58,11 +58,21 @@ class IngestReportOut(BaseModel):
         return cls.model_validate(report.as_dict())
 
 
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
 def jsonable(obj: Any) -> Any:
     """Dataclasses (with numpy scalars inside) as plain JSON values."""
     import dataclasses
 
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        kind = type(obj)
+        if kind not in _ADAPTERS:
+            _ADAPTERS[kind] = TypeAdapter(kind)
+        try:
+            return _ADAPTERS[kind].dump_python(obj, mode="json")
+        except Exception:  # numpy scalars or arrays pydantic cannot serialise: walk by hand
+            pass
         return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}

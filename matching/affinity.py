@@ -74,6 +74,7 @@ def _sparse_affinity(
             cols_out.append(cand)
             vals_out.append(np.clip(scores[r, cand], 0.0, None))
     m = sp.csr_matrix(
-        (np.concatenate(vals_out), (np.concatenate(rows_out), np.concatenate(cols_out))), shape=(n, n)
+        (np.concatenate(vals_out), (np.concatenate(rows_out), np.concatenate(cols_out))),
+        shape=(n, n),
     )
     return sp.csr_matrix(m.maximum(m.T))  # keep a pair if either side kept it

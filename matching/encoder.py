@@ -52,6 +52,7 @@ class NetworkArrays:
     practices: NDArray[np.int16]  # (n, T) good practices on the theme
     practice_titles: dict[tuple[int, int], str]  # (city, theme) -> one practice title
     ties: sp.csr_matrix  # (n, n) symmetric 0/1: an existing partnership of any kind
+    ties_aa: sp.csr_matrix  # ties with each row scaled by 1 / log(degree): Adamic-Adar's weights
     tie_kinds: dict[tuple[int, int], tuple[str, int | None]]  # (i<j) -> (kind, since)
     capacity: NDArray[np.int64]  # clusters each city can take
     index: dict[str, int] = field(repr=False)
@@ -63,6 +64,10 @@ class NetworkArrays:
 
     def theme_name(self, t: int) -> str:
         return self.theme_names[t]
+
+    def partners_of(self, i: int) -> NDArray[np.int32]:
+        """Indices of the cities tied to city ``i``."""
+        return np.asarray(self.ties.indices[self.ties.indptr[i] : self.ties.indptr[i + 1]])
 
 
 def encode(snapshot: NetworkSnapshot) -> NetworkArrays:
@@ -112,6 +117,9 @@ def encode(snapshot: NetworkSnapshot) -> NetworkArrays:
     ties.data[:] = 1.0  # duplicates (two kinds for one pair) count once
     ties.sum_duplicates()
     ties.data[:] = 1.0
+    degree = np.asarray(ties.sum(axis=1)).ravel()
+    inv_log = np.where(degree > 1, 1.0 / np.log(np.maximum(degree, 2)), 0.0)
+    ties_aa = sp.csr_matrix(sp.diags(inv_log) @ ties)
 
     def floats(values: list[float | None]) -> NDArray[np.float64]:
         return np.array([math.nan if v is None else float(v) for v in values], dtype=float)
@@ -141,6 +149,7 @@ def encode(snapshot: NetworkSnapshot) -> NetworkArrays:
         practices=practices,
         practice_titles=titles,
         ties=ties,
+        ties_aa=ties_aa,
         tie_kinds=kinds,
         capacity=np.array(
             [capacity_from_hours(c.coordinator_hours) for c in cities], dtype=np.int64

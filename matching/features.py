@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from matching.encoder import NetworkArrays, distance_km
@@ -103,9 +102,7 @@ def pair_features(
     sub = ties[rows]
     tied = sub.toarray() > 0
     common = (sub @ ties).toarray()
-    degree = np.asarray(ties.sum(axis=1)).ravel()
-    inv_log = np.where(degree > 1, 1.0 / np.log(np.maximum(degree, 2)), 0.0)
-    adamic_adar = (sub @ sp.diags(inv_log) @ ties).toarray()
+    adamic_adar = (sub @ arr.ties_aa).toarray()
     pop = arr.population
     size_ratio = np.minimum(pop[rows][:, None], pop[None, :]) / np.maximum(
         pop[rows][:, None], pop[None, :]

@@ -26,6 +26,7 @@ told us what matters, and partners of partners should not crowd out the theme's 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Literal
 
 import numpy as np
@@ -201,11 +202,14 @@ def _diverse_top(
     return chosen
 
 
+@cache
+def _language_name(code: str) -> str:
+    lang = pycountry.languages.get(alpha_2=code)
+    return str(lang.name) if lang else code
+
+
 def _language_names(codes: list[str]) -> str:
-    names = []
-    for code in codes:
-        lang = pycountry.languages.get(alpha_2=code)
-        names.append(lang.name if lang else code)
+    names = [_language_name(code) for code in codes]
     return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
@@ -253,22 +257,25 @@ def _suggestion(
     elif theme is not None and arr.priority[j, theme] > 0:
         text = f"{name_j} prioritises {arr.theme_names[theme]} ({arr.priority[j, theme]}/5)"
         reasons.append(Reason("shared_theme", text, share["reciprocal_benefit"] / 2))
-    # complementarity, both ways
-    for src, dst, kind, template in (
+    # complementarity, both ways: what you gain on the theme asked (or any you care about),
+    # and what they gain on anything they care about
+    for src, dst, focus, kind, template in (
         (
             i,
             j,
+            theme,
             "complementary_strength",
             "{dst} scores {sd:.0f} on {theme} where you score {ss:.0f}",
         ),
         (
             j,
             i,
+            None,
             "mutual_gain",
             "You score {sd:.0f} on {theme} where {src} scores {ss:.0f}, so they gain too",
         ),
     ):
-        t = _best_gain_theme(arr, src, dst, theme)
+        t = _best_gain_theme(arr, src, dst, focus)
         if t is not None:
             text = template.format(
                 dst=arr.names[dst],
@@ -325,7 +332,7 @@ def _suggestion(
             )
         )
     elif f.common[0, j] > 0:
-        via = np.flatnonzero(arr.ties[i].toarray()[0] * arr.ties[j].toarray()[0])
+        via = np.intersect1d(arr.partners_of(i), arr.partners_of(j))
         names = ", ".join(arr.names[v] for v in via[:2])
         more = f" and {len(via) - 2} more" if len(via) > 2 else ""
         reasons.append(
@@ -358,9 +365,7 @@ def _best_gain_theme(arr: NetworkArrays, src: int, dst: int, theme: int | None) 
     if theme is not None:
         care = np.zeros_like(care)
         care[theme] = 5.0
-    diff = arr.strength[dst] - arr.strength[src]
-    value = np.where(
-        (care > 0) & (np.nan_to_num(diff, nan=0.0) >= 15), care * np.nan_to_num(diff, nan=0.0), 0.0
-    )
+    diff = np.nan_to_num(arr.strength[dst] - arr.strength[src], nan=0.0)
+    value = np.where((care > 0) & (diff >= 15), care * diff, 0.0)
     t = int(np.argmax(value))
     return t if value[t] > 0 else None
