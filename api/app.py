@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api import problems
 from api.clusters import ClusterService
-from api.routes import admin, clusters, health, matching, resources
+from api.routes import admin, clusters, health, matching, pages, resources
 from api.services import NetworkService
 from api.settings import Settings, get_settings
 from graph.store import open_store
@@ -111,7 +111,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    for router in (health.router, resources.router, matching.router, clusters.router, admin.router):
+    for router in (
+        health.router,
+        resources.router,
+        matching.router,
+        clusters.router,
+        admin.router,
+        pages.router,
+    ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=s.max_body_mb * 1024 * 1024)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]

@@ -20,8 +20,11 @@ from numpy.typing import NDArray
 
 from graph.errors import InvalidInput, NotFound
 from graph.model import Cluster as ClusterRow
+from graph.model import Kind
 from graph.snapshot import NetworkSnapshot
 from graph.store import GraphStore
+from ingest.load import ingest_rows
+from ingest.read import RawRow
 from matching.analytics import NetworkStats, network_stats
 from matching.embeddings import Encoder, embed
 from matching.encoder import NetworkArrays, encode
@@ -72,6 +75,7 @@ class NetworkService:
         self.weights = weights
         self._snapshot: NetworkSnapshot | None = None
         self._prepared: Prepared | None = None
+        self._stats: tuple[tuple[int, int], NetworkStats] | None = None
         self._lock = threading.Lock()
 
     def snapshot(self) -> NetworkSnapshot:
@@ -169,9 +173,43 @@ class NetworkService:
         )
         return result, clusters
 
+    def save_assignment(self, result: ExpertAssignment, clusters: Sequence[ClusterRow]) -> int:
+        """Record the assignment in the graph (ASSIGNED_TO), replacing earlier ones of these clusters."""
+        chosen = {c.id for c in clusters}
+        for old in self.snapshot().assignments:
+            if old.cluster_id in chosen:
+                self.store.delete(Kind.ASSIGNMENTS, (old.expert_id, old.cluster_id))
+        rows = [
+            RawRow(
+                Kind.ASSIGNMENTS,
+                "assignment",
+                n,
+                {
+                    "expert_id": pair.expert_id,
+                    "cluster_id": pair.cluster_id,
+                    "score": round(pair.score, 6),
+                    "reasons": "; ".join(r.text for r in pair.reasons),
+                },
+            )
+            for n, pair in enumerate(result.pairs, 1)
+        ]
+        report = ingest_rows(rows, [], self.store)
+        if report.errors:
+            raise InvalidInput(
+                "the assignment could not be saved: " + "; ".join(str(e) for e in report.errors[:3])
+            )
+        return report.upsert.created + report.upsert.updated
+
     def stats(self, *, seed: int = 0) -> NetworkStats:
-        """Network analytics; needs no embeddings, so it never loads the model."""
-        return network_stats(self.snapshot(), seed=seed)
+        """Network analytics (kept per revision and seed); needs no embeddings, never loads the model."""
+        snapshot = self.snapshot()
+        key = (snapshot.revision, seed)
+        cached = self._stats
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        stats = network_stats(snapshot, seed=seed)
+        self._stats = (key, stats)
+        return stats
 
 
 # --- experts ---------------------------------------------------------------------------

@@ -160,6 +160,7 @@ Hours = Annotated[_Hours | None, _blank]
 Count = Annotated[_Count | None, _blank]
 Membership = Annotated[Literal["international", "national"] | None, _blank]
 Role = Annotated[Literal["city", "national"] | None, _blank]
+Short = Annotated[Annotated[str, StringConstraints(max_length=40)] | None, _blank]
 Languages = Annotated[tuple[Language, ...], BeforeValidator(_split_list)]
 Ids = Annotated[tuple[Id, ...], BeforeValidator(_split_list)]
 
@@ -250,11 +251,11 @@ class Cluster:
     theme_ids: Ids = ()
     lead_city: OptId = None
     working_languages: Languages = ()
-    period: Annotated[str | None, _blank, StringConstraints(max_length=40)] = None
+    period: Short = None
     revision: Count = None  # the data revision the proposal was computed from
     seed: Count = None
     params: Text = None  # the proposal's parameters, as JSON
-    accepted_on: Annotated[str | None, _blank, StringConstraints(max_length=40)] = None
+    accepted_on: Short = None
 
 
 @dataclass(frozen=True, slots=True)

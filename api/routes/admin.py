@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
-from api.deps import Admin, ServiceDep
+from api.deps import Admin, Caller, ServiceDep
 from api.keys import Role, create_key, list_keys, revoke_key
 from api.schemas import IngestReportOut
 from graph.errors import InvalidInput
@@ -97,6 +97,17 @@ def _unzip(body: bytes, folder: pathlib.Path) -> pathlib.Path:
             continue
         (folder / name).write_bytes(archive.read(m))
     return folder
+
+
+class MeOut(BaseModel):
+    role: Role
+    city_id: str | None
+    label: str
+
+
+@router.get("/me", response_model=MeOut, summary="What this API key may do (every role)")
+def me(caller: Caller) -> MeOut:
+    return MeOut(role=caller.role, city_id=caller.city_id, label=caller.label)
 
 
 class KeyIn(BaseModel):

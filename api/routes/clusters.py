@@ -187,6 +187,9 @@ class AssignIn(BaseModel):
     )
     per_cluster: int = Field(1, ge=1, le=10)
     fair: bool = False
+    save: bool = Field(
+        False, description="Record the pairs in the graph (replacing these clusters' earlier ones)."
+    )
 
 
 @router.post(
@@ -213,4 +216,5 @@ def assign(body: AssignIn, service: ServiceDep, _: Admin, request: Request) -> A
     for u in out["unserved"]:
         u["missing"] = u["demand"] - u["assigned"]
         u["message"] = u["relax"]
+    out["saved"] = service.save_assignment(result, rows) if body.save else 0
     return JSONResponse(out)

@@ -138,7 +138,10 @@ def network_graph(
     themes: bool = False,
     networks: bool = False,
 ) -> Any:
-    view = graph_export.network_view(service.snapshot(), themes=themes, networks=networks)
+    communities = service.stats().communities.community_of()
+    view = graph_export.network_view(
+        service.snapshot(), community_of=communities, themes=themes, networks=networks
+    )
     if format == "json":
         return JSONResponse(jsonable(view))
     if format == "graphml":

@@ -229,6 +229,7 @@ READ_KINDS = (
 )
 _list_route(Kind.CLUSTERS)  # accepted clusters: read here, written by accepting a proposal
 _get_route(Kind.CLUSTERS)
+_list_route(Kind.ASSIGNMENTS)  # written by POST /v1/experts/assignments with save
 for _kind in READ_KINDS:
     _list_route(_kind)
     if SPECS[_kind].is_node:

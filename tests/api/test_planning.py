@@ -122,7 +122,7 @@ def test_moving_the_lead_out_shows_the_broken_rule_then_accepting_writes_the_gra
     assert r.status_code == 200, r.text
     accepted = r.json()["accepted"]
     assert len(accepted) == len(p["clusters"]) and all(a["period"] == "2025-2027" for a in accepted)
-    listed = c.get("/v1/clusters", headers=keys["analyst"]).json()["items"]
+    listed = c.get("/v1/clusters", params={"limit": 500}, headers=keys["analyst"]).json()["items"]
     assert {a["id"] for a in accepted} <= {x["id"] for x in listed}
     assert all(x["revision"] == p["revision"] and x["params"] for x in listed)
     twice = c.post(f"/v1/clusters/proposals/{p['id']}/accept", json={}, headers=keys["admin"])

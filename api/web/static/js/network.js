@@ -237,7 +237,9 @@ function drawGraph() {
   });
   state.cy = cy;
   restyle();
-  cy.layout({
+  // the force layout is quadratic: past a couple of thousand cities the map positions stay
+  const big = cities.length > 2000;
+  cy.layout(big ? { name: "preset", fit: true, padding: 20 } : {
     name: "cose",
     animate: false,
     randomize: false,
@@ -250,6 +252,7 @@ function drawGraph() {
     fit: true,
     padding: 20,
   }).run();
+  state.big = big;
   cy.on("tap", "node", (ev) => select(ev.target.id()));
   cy.on("tap", (ev) => {
     if (ev.target === cy) clearSelection();
@@ -337,7 +340,7 @@ async function profile(c) {
     ["National networks", c.networks && c.networks.length ? listWords(c.networks.map(networkName)) : "none"],
     ["Member since", c.joined || "unknown"],
     ["Ties", num(c.degree || 0, 0)],
-    ["Betweenness", num(betweenness().get(c.id) || 0, 3)],
+    ["Betweenness", state.betweenness || !state.big ? num(betweenness().get(c.id) || 0, 3) : "choose Size by betweenness to compute it"],
     ["Community", c.community !== null && c.community !== undefined && state.communitySize.get(c.community) > 1 ? `${c.community} (${plural(state.communitySize.get(c.community), "city", "cities")})` : "on its own"],
   ];
   const details = el("div", { class: "city-details" }, el("p", { class: "note", text: "Loading the city's details…" }));
