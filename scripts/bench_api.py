@@ -12,19 +12,32 @@ embedding cache, so the server never loads the model: embedding 10,000 texts on 
 is a separate cost (see docs/performance.md), not what this measures.
 
     .venv/bin/python scripts/bench_api.py [--seconds 30] [--sizes 159 10000] [--out FILE]
+
+``--soak [--minutes 10]`` runs a soak instead: mixed reads and writes against the served
+sample network for that long (wrk with a Lua mix: partner suggestions, city lists and
+pages, network stats; a coordinator's interest in a partner and small theme writes over a
+fixed set of rows, so the data stays the same size), sampling the server process's RSS
+every ``--sample-s`` seconds. It reports requests, errors (non-2xx and socket errors; the
+target is 0) and RSS after the warm-up against RSS at the end (the target: within 10%),
+and exits 1 when a target is missed.
+
+    .venv/bin/python scripts/bench_api.py --soak [--minutes 10] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -82,20 +95,30 @@ def build_store(size: int, folder: Path) -> tuple[str, list[str], str]:
         vectors = rng.standard_normal((len(snap.cities), 384)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         name = default_encoder().name
-        store.cache_vectors(name, {content_hash(t): v.tobytes() for t, v in zip(city_profiles(snap), vectors, strict=True)})
+        store.cache_vectors(
+            name,
+            {
+                content_hash(t): v.tobytes()
+                for t, v in zip(city_profiles(snap), vectors, strict=True)
+            },
+        )
     ids = sorted(store.ids(Kind.CITIES))
     key, _ = create_key(store, "analyst")
     store.close()
     return url, ids, key
 
 
-def wrk(url: str, path: str, ids: list[str], key: str, seconds: int, connections: int) -> dict[str, Any]:
+def wrk(
+    url: str, path: str, ids: list[str], key: str, seconds: int, connections: int
+) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(LUA % (", ".join(json.dumps(i) for i in ids[:20000]), key, path))
         script = fh.name
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", script, url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     os.unlink(script)
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
@@ -108,7 +131,9 @@ def serve(store_url: str, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "ICCMATCH_STORE": store_url}
     proc = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "iccmatch"), "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -121,15 +146,239 @@ def serve(store_url: str, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the server did not start")
 
 
+# --- soak ---------------------------------------------------------------------------------
+
+SOAK_LUA = """
+local ids = {%(ids)s}
+local key = "%(key)s"
+local writers = {%(writers)s}
+local mix = {%(mix)s}
+local n = 0
+local json_headers = {["Authorization"] = "Bearer " .. key, ["Content-Type"] = "application/json"}
+local headers = {["Authorization"] = "Bearer " .. key}
+statuses = {}
+
+request = function()
+  n = n + 1
+  local r = math.random(100)
+  local id = ids[math.random(#ids)]
+  if r <= mix[1] then
+    return wrk.format("GET", "/v1/cities/" .. id .. "/partners?k=10", headers)
+  elseif r <= mix[2] then
+    return wrk.format("GET", "/v1/cities?limit=50", headers)
+  elseif r <= mix[3] then
+    return wrk.format("GET", "/v1/cities/" .. id, headers)
+  elseif r <= mix[4] then
+    return wrk.format("GET", "/v1/network/stats", headers)
+  elseif r <= mix[5] then
+    local w = math.random(#writers)
+    local status = (n %% 2 == 0) and "interested" or "not_for_us"
+    local body = '{"partner_id": "' .. writers[w][2] .. '", "status": "' .. status ..
+      '", "note": "soak ' .. n .. '"}'
+    return wrk.format("POST", "/v1/cities/" .. writers[w][1] .. "/interests", json_headers, body)
+  else
+    local body = '{"rows": [{"id": "soak-' .. math.random(0, 9) .. '", "name": "Soak theme ' .. n .. '"}]}'
+    return wrk.format("POST", "/v1/themes", json_headers, body)
+  end
+end
+
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+"""
+SOAK_DONE = """
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  local counts = {}
+  for _, t in ipairs(threads) do
+    for status, k in pairs(t:get("statuses")) do
+      counts[#counts + 1] = string.format('"%d": %d', status, k)
+    end
+  end
+  io.write(string.format('RESULT {"requests": %d, "seconds": %.3f, "socket_errors": %d, "non_2xx": %d, "p50_ms": %.3f, "p95_ms": %.3f, "p99_ms": %.3f, "max_ms": %.3f, "statuses": [{%s}]}\\n',
+    summary.requests, summary.duration / 1e6, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000, table.concat(counts, "}, {")))
+end
+"""
+# cumulative percentages: partners, city list, one city, stats, interests, (the rest) themes
+SOAK_MIX = {
+    "partners": 45,
+    "cities_list": 20,
+    "city": 10,
+    "network_stats": 15,
+    "interests": 7,
+    "themes": 3,
+}
+
+
+def build_soak_store(folder: Path) -> tuple[str, list[str], str]:
+    """The sample network with an admin key (the writes need it)."""
+    url = f"sqlite:///{folder / 'soak.db'}"
+    store = SqliteStore(url)
+    assert ingest_path(ROOT / "data" / "sample", store).ok
+    ids = sorted(store.ids(Kind.CITIES))
+    key, _ = create_key(store, "admin")
+    store.close()
+    return url, ids, key
+
+
+def rss_mb(pid: int) -> float:
+    import psutil
+
+    proc = psutil.Process(pid)
+    total = proc.memory_info().rss
+    for child in proc.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += child.memory_info().rss
+    return total / 2**20
+
+
+def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    seconds = int(args.minutes * 60)
+    warmup_s = args.warmup_s if args.warmup_s is not None else min(120, max(10, seconds // 10))
+    url, ids, key = build_soak_store(tmp)
+    # a fixed set of (city, partner) pairs: interests update rows, never add without bound
+    writers = [(ids[i], ids[(i + 1) % len(ids)]) for i in range(0, min(40, len(ids)), 2)]
+    edges, total = [], 0
+    for name in ("partners", "cities_list", "city", "network_stats", "interests"):
+        total += SOAK_MIX[name]
+        edges.append(str(total))
+    lua = SOAK_LUA % {
+        "ids": ", ".join(json.dumps(i) for i in ids),
+        "key": key,
+        "writers": ", ".join(f"{{{json.dumps(a)}, {json.dumps(b)}}}" for a, b in writers),
+        "mix": ", ".join(edges),
+    }
+    lua += SOAK_DONE
+    script = tmp / "soak.lua"
+    script.write_text(lua, encoding="utf-8")
+    port = free_port()
+    proc = serve(url, port)
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": f"Bearer {key}"}
+        for path in (f"/v1/cities/{ids[0]}/partners", "/v1/network/stats"):  # embeds the profiles
+            urllib.request.urlopen(
+                urllib.request.Request(base + path, headers=headers), timeout=600
+            ).read()
+        revision_before = SqliteStore(url).revision()
+        started = time.monotonic()
+
+        def sample() -> None:
+            while not stop.is_set():
+                samples.append((round(time.monotonic() - started, 1), round(rss_mb(proc.pid), 1)))
+                stop.wait(args.sample_s)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{args.connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(script),
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        stop.set()
+        sampler.join()
+        samples.append((round(time.monotonic() - started, 1), round(rss_mb(proc.pid), 1)))
+        alive = proc.poll() is None
+        check = SqliteStore(url)
+        revision_after = check.revision()
+        snap = check.snapshot()
+        check.close()
+    finally:
+        stop.set()
+        proc.terminate()
+        proc.wait(30)
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+    statuses: dict[str, int] = {}
+    for per_thread in result.pop("statuses"):
+        for status, k in per_thread.items():
+            statuses[status] = statuses.get(status, 0) + k
+    after_warmup = [mb for t, mb in samples if warmup_s <= t < warmup_s + 60] or [samples[0][1]]
+    at_end = [mb for t, mb in samples if t >= samples[-1][0] - 60]
+    rss_after, rss_end = statistics.median(after_warmup), statistics.median(at_end)
+    growth = (rss_end - rss_after) / rss_after * 100
+    errors = result["socket_errors"] + result["non_2xx"]
+    return {
+        "mode": "soak",
+        "minutes": args.minutes,
+        "network": f"data/sample ({len(ids)} cities), SQLite",
+        "mix_percent": SOAK_MIX,
+        "requests": result["requests"],
+        "requests_per_s": round(result["requests"] / result["seconds"], 1),
+        "errors": errors,
+        "socket_errors": result["socket_errors"],
+        "non_2xx": result["non_2xx"],
+        "statuses": statuses,
+        "latency_ms": {
+            k.removesuffix("_ms"): result[k] for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")
+        },
+        "writes_applied": revision_after - revision_before,
+        "rows_after": {
+            "partner_interests": len(snap.partner_interests),
+            "themes": len(snap.themes),
+        },
+        "server_alive_at_end": alive,
+        "rss_mb": {
+            "warmup_s": warmup_s,
+            "after_warmup": rss_after,
+            "end": rss_end,
+            "growth_percent": round(growth, 2),
+            "min": min(mb for _, mb in samples),
+            "max": max(mb for _, mb in samples),
+            "samples": samples,
+        },
+        "targets": {"errors": 0, "rss_growth_percent_within": 10},
+        "ok": errors == 0 and abs(growth) <= 10 and alive,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--sizes", type=int, nargs="+", default=[159, 10000])
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--soak", action="store_true", help="mixed read/write soak on the sample")
+    parser.add_argument("--minutes", type=float, default=10.0, help="soak length")
+    parser.add_argument("--sample-s", type=float, default=5.0, help="RSS sampling period")
+    parser.add_argument("--warmup-s", type=float, help="seconds before the RSS baseline")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
+    if args.soak:
+        with tempfile.TemporaryDirectory() as tmp:
+            doc = soak(args, Path(tmp))
+        doc["machine"] = {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        }
+        doc["server"] = f"uvicorn, 1 worker, uvloop + httptools; wrk -t2 -c{args.connections}"
+        text = json.dumps(doc, indent=2)
+        print(text)
+        if args.out:
+            args.out.write_text(text + "\n", encoding="utf-8")
+        sys.exit(0 if doc["ok"] else 1)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
@@ -139,21 +388,34 @@ def main() -> None:
             try:
                 base = f"http://127.0.0.1:{port}"
                 # warm up: the first partner request builds the arrays (and would embed)
-                req = urllib.request.Request(f"{base}/v1/cities/{ids[0]}/partners", headers={"Authorization": f"Bearer {key}"})
+                req = urllib.request.Request(
+                    f"{base}/v1/cities/{ids[0]}/partners",
+                    headers={"Authorization": f"Bearer {key}"},
+                )
                 urllib.request.urlopen(req, timeout=600).read()
                 health = wrk(base, "/health/live", ids, key, args.seconds, args.connections)
-                partners = wrk(base, "/v1/cities/{id}/partners?k=10", ids, key, args.seconds, args.connections)
+                partners = wrk(
+                    base, "/v1/cities/{id}/partners?k=10", ids, key, args.seconds, args.connections
+                )
             finally:
                 proc.terminate()
                 proc.wait(30)
-            results.append({
-                "cities": len(ids),
-                "health_live": health,
-                "partners": partners,
-                "partners_vs_health": round(partners["requests_per_s"] / health["requests_per_s"], 3),
-            })
+            results.append(
+                {
+                    "cities": len(ids),
+                    "health_live": health,
+                    "partners": partners,
+                    "partners_vs_health": round(
+                        partners["requests_per_s"] / health["requests_per_s"], 3
+                    ),
+                }
+            )
     doc = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "server": f"uvicorn, 1 worker, uvloop + httptools; wrk -t2 -c{args.connections}",
         "results": results,
         "targets": {"errors": 0, "partners_vs_health_at_150": ">= 0.5", "p95_ms_at_10000": "< 100"},

@@ -80,6 +80,8 @@ DEFINITIONS = {
     "relationships Neo4j stores (SQLite keeps references inside the node's JSON)",
     "rows_per_s / relationships_per_s": "count / wall time of the whole store.upsert call "
     "(one transaction, node rows included, commit included)",
+    "cpu_s / server_cpu_s": "CPU seconds (user + system) the Python process / the Neo4j "
+    "server used during the call: steadier than wall time when the machine is shared",
     "peak_rss_delta_mib": "highest RSS of the Python process during the call minus its RSS "
     "just before (kernel peak counter reset before the call, /proc/self/clear_refs)",
     "retained_rss_delta_mib": "RSS after the call (result still referenced, after "
@@ -108,6 +110,15 @@ def _status(pid: int | str = "self") -> dict[str, int]:
     return out
 
 
+def _cpu_s(pid: int | str = "self") -> float | None:
+    """User + system CPU seconds a process has used (from /proc/PID/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _reset_peak(pid: int | str = "self") -> bool:
     try:
         Path(f"/proc/{pid}/clear_refs").write_text("5")
@@ -132,12 +143,19 @@ class Meter:
         before = _status()
         srv_reset = self.server_pid is not None and _reset_peak(self.server_pid)
         srv_before = _status(self.server_pid) if self.server_pid else {}
+        srv_cpu0 = _cpu_s(self.server_pid) if self.server_pid else None
         wall0 = time.time()
+        cpu0 = time.process_time()
         t0 = time.perf_counter()
         try:
             yield out
         finally:
             out["s"] = round(time.perf_counter() - t0, 3)
+            out["cpu_s"] = round(time.process_time() - cpu0, 3)
+            if srv_cpu0 is not None:
+                srv_cpu1 = _cpu_s(self.server_pid)
+                if srv_cpu1 is not None:
+                    out["server_cpu_s"] = round(srv_cpu1 - srv_cpu0, 2)
             wall1 = time.time()
             peak = _status()
             gc.collect()
@@ -246,8 +264,12 @@ def _progress_writer(path: Path | None, phase: str, limit_s: float | None = None
         if path is not None and (now - last[0] >= 1.0 or done == total):
             last[0] = now
             with path.open("a") as fh:
-                fh.write(json.dumps({"phase": phase, "done": done, "total": total,
-                                     "s": round(now - t0, 1)}) + "\n")
+                fh.write(
+                    json.dumps(
+                        {"phase": phase, "done": done, "total": total, "s": round(now - t0, 1)}
+                    )
+                    + "\n"
+                )
         if limit_s is not None and now - t0 > limit_s and done < total:
             raise PhaseTimeout(done, total, now - t0)
 
@@ -255,8 +277,13 @@ def _progress_writer(path: Path | None, phase: str, limit_s: float | None = None
 
 
 def _timed_out(m: dict[str, Any], e: PhaseTimeout) -> None:
-    m.update(ok=False, timed_out=True, rows_done=e.done, rows_total=e.total,
-             projected_s=round(e.seconds * e.total / max(e.done, 1), 1))
+    m.update(
+        ok=False,
+        timed_out=True,
+        rows_done=e.done,
+        rows_total=e.total,
+        projected_s=round(e.seconds * e.total / max(e.done, 1), 1),
+    )
 
 
 def _note(path: Path | None, **fields: Any) -> None:
@@ -312,9 +339,7 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
     out["upsert"] = m
     del report
     if store_name == "sqlite":
-        out["store_size_mib"] = round(
-            sum(f.stat().st_size for f in tmp.glob("bench.db*")) / MIB, 1
-        )
+        out["store_size_mib"] = round(sum(f.stat().st_size for f in tmp.glob("bench.db*")) / MIB, 1)
 
     _note(progress_file, phase="snapshot", started=True)
     with meter.measure() as m:
@@ -359,7 +384,12 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_naive(
-    spec: dict[str, Any], data: Any, batch: Any, n_rows: int, n_rels: int, tmp: Path,
+    spec: dict[str, Any],
+    data: Any,
+    batch: Any,
+    n_rows: int,
+    n_rels: int,
+    tmp: Path,
     progress_file: Path | None,
 ) -> dict[str, Any]:
     from graph.model import Kind
@@ -379,8 +409,13 @@ def _run_naive(
             store.upsert(GraphBatch({kind: [row]}))
             done += 1
             if done % 1000 == 0:
-                _note(progress_file, phase="naive", done=done, total=n_rows,
-                      s=round(time.perf_counter() - t0, 1))
+                _note(
+                    progress_file,
+                    phase="naive",
+                    done=done,
+                    total=n_rows,
+                    s=round(time.perf_counter() - t0, 1),
+                )
                 if time.perf_counter() > deadline:
                     complete = False
                     break
@@ -389,7 +424,9 @@ def _run_naive(
     naive_s = time.perf_counter() - t0
     store.close()
     out["naive"] = {
-        "s": round(naive_s, 3), "rows_done": done, "complete": complete,
+        "s": round(naive_s, 3),
+        "rows_done": done,
+        "complete": complete,
         "rows_per_s": round(done / naive_s),
         "relationships_per_s_est": round(done / naive_s * n_rels / n_rows),
     }
@@ -400,8 +437,11 @@ def _run_naive(
     report = store.upsert(batch)
     warm_s = time.perf_counter() - t0
     store.close()
-    out["batch_warm"] = {"s": round(warm_s, 3), "ok": report.created == n_rows,
-                         **_rates(n_rows, n_rels, warm_s)}
+    out["batch_warm"] = {
+        "s": round(warm_s, 3),
+        "ok": report.created == n_rows,
+        **_rates(n_rows, n_rels, warm_s),
+    }
     return out
 
 
@@ -431,7 +471,10 @@ class LocalNeo4j:
         t0 = time.perf_counter()
         res = subprocess.run(
             [str(NEO4J_LOCAL), "start", "--data", str(self.home), "--port", str(self.port)],
-            env=self.env, capture_output=True, text=True, timeout=300,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         if res.returncode != 0:
             raise RuntimeError(f"neo4j-local start failed: {res.stderr[-2000:]}")
@@ -446,7 +489,10 @@ class LocalNeo4j:
     def stop(self) -> None:
         subprocess.run(
             [str(NEO4J_LOCAL), "stop", "--data", str(self.home)],
-            env=self.env, capture_output=True, text=True, timeout=120,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
 
@@ -473,14 +519,20 @@ def run_in_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
         proc.kill()
         proc.communicate()
         return {
-            "store": spec["store"], "cities": spec["cities"], "error": "timeout",
-            "timeout_s": timeout, "last_progress": _last_progress(progress),
+            "store": spec["store"],
+            "cities": spec["cities"],
+            "error": "timeout",
+            "timeout_s": timeout,
+            "last_progress": _last_progress(progress),
         }
     wall = round(time.perf_counter() - t0, 1)
     if proc.returncode != 0:
         return {
-            "store": spec["store"], "cities": spec["cities"], "error": f"exit {proc.returncode}",
-            "stderr_tail": stderr[-3000:], "last_progress": _last_progress(progress),
+            "store": spec["store"],
+            "cities": spec["cities"],
+            "error": f"exit {proc.returncode}",
+            "stderr_tail": stderr[-3000:],
+            "last_progress": _last_progress(progress),
             "case_wall_s": wall,
         }
     result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
@@ -527,8 +579,10 @@ def _machine(args: argparse.Namespace) -> dict[str, Any]:
 
 def _targets(results: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for store, key in (("neo4j", "neo4j_relationships_per_s"),
-                       ("sqlite", "sqlite_relationships_per_s")):
+    for store, key in (
+        ("neo4j", "neo4j_relationships_per_s"),
+        ("sqlite", "sqlite_relationships_per_s"),
+    ):
         by_size = {}
         for r in results:
             if r["store"] != store:
@@ -557,8 +611,7 @@ def _targets(results: list[dict[str, Any]]) -> dict[str, Any]:
             "s": s,
             "peak_bytes": None if peak_mib is None else int(peak_mib * MIB),
             "time_pass": s is not None and s < TARGETS["snapshot_max_s"],
-            "memory_pass": peak_mib is not None
-            and peak_mib * MIB < TARGETS["snapshot_max_bytes"],
+            "memory_pass": peak_mib is not None and peak_mib * MIB < TARGETS["snapshot_max_bytes"],
             **({"error": r["error"]} if "error" in r else {}),
         }
         out[f"{r['store']}_snapshot_100k"]["pass"] = (
@@ -583,7 +636,9 @@ def _naive_summary(results: list[dict[str, Any]], naive_size: int) -> dict[str, 
             "batch_rows_per_s": cold,
             "batch_warm_rows_per_s": warm["rows_per_s"],
             "ratio_batch_over_naive": round(cold / max(nv["rows_per_s"], 1e-9), 1),
-            "ratio_warm_batch_over_naive": round(warm["rows_per_s"] / max(nv["rows_per_s"], 1e-9), 1),
+            "ratio_warm_batch_over_naive": round(
+                warm["rows_per_s"] / max(nv["rows_per_s"], 1e-9), 1
+            ),
         }
     return out
 
@@ -592,27 +647,56 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     ap.add_argument("--stores", nargs="+", choices=["sqlite", "neo4j"], default=["sqlite", "neo4j"])
-    ap.add_argument("--neo4j-url", help="use this server (WIPED before each case) instead of "
-                    "starting one per case with scripts/neo4j-local")
-    ap.add_argument("--neo4j-heap", default=os.environ.get("NEO4J_LOCAL_HEAP", "8g"),
-                    help="JVM heap of the servers this script starts (default 8g: with 4g the "
-                    "100,000-city transaction passes Neo4j's transaction memory limit, 70%% "
-                    "of the heap)")
+    ap.add_argument(
+        "--neo4j-url",
+        help="use this server (WIPED before each case) instead of "
+        "starting one per case with scripts/neo4j-local",
+    )
+    ap.add_argument(
+        "--neo4j-heap",
+        default=os.environ.get("NEO4J_LOCAL_HEAP", "8g"),
+        help="JVM heap of the servers this script starts (default 8g: with 4g the "
+        "100,000-city transaction passes Neo4j's transaction memory limit, 70%% "
+        "of the heap)",
+    )
     ap.add_argument("--neo4j-pagecache", default=os.environ.get("NEO4J_LOCAL_PAGECACHE", "256m"))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--naive-cities", type=int, default=1000,
-                    help="size of the one-transaction-per-row baseline (0: skip it)")
-    ap.add_argument("--naive-max-s", type=float, default=600,
-                    help="stop the naive baseline after this long and report the rate so far")
-    ap.add_argument("--no-validate", action="store_true",
-                    help="skip timing the validation path (ingest.validate.check_rows)")
-    ap.add_argument("--case-timeout", type=float, default=1500,
-                    help="seconds one (store, size) case may take before it is killed")
-    ap.add_argument("--phase-timeout", type=float, default=600,
-                    help="an upsert still running after this many seconds is aborted (rolled "
-                    "back) from its progress callback and reported with a projected time")
-    ap.add_argument("--patch", type=Path, help="Python file run in each case process before "
-                    "the store is used (to measure a candidate fix without editing the package)")
+    ap.add_argument(
+        "--naive-cities",
+        type=int,
+        default=1000,
+        help="size of the one-transaction-per-row baseline (0: skip it)",
+    )
+    ap.add_argument(
+        "--naive-max-s",
+        type=float,
+        default=600,
+        help="stop the naive baseline after this long and report the rate so far",
+    )
+    ap.add_argument(
+        "--no-validate",
+        action="store_true",
+        help="skip timing the validation path (ingest.validate.check_rows)",
+    )
+    ap.add_argument(
+        "--case-timeout",
+        type=float,
+        default=1500,
+        help="seconds one (store, size) case may take before it is killed",
+    )
+    ap.add_argument(
+        "--phase-timeout",
+        type=float,
+        default=600,
+        help="an upsert still running after this many seconds is aborted (rolled "
+        "back) from its progress callback and reported with a projected time",
+    )
+    ap.add_argument(
+        "--patch",
+        type=Path,
+        help="Python file run in each case process before "
+        "the store is used (to measure a candidate fix without editing the package)",
+    )
     ap.add_argument("--out", type=Path, help="also write the JSON here")
     ap.add_argument("--_case", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -631,15 +715,23 @@ def main(argv: list[str] | None = None) -> int:
         "started_utc": started.isoformat(timespec="seconds"),
         "machine": _machine(args),
         "settings": {
-            "sizes": sizes, "stores": args.stores, "seed": args.seed,
-            "naive_cities": naive_size, "case_timeout_s": args.case_timeout,
+            "sizes": sizes,
+            "stores": args.stores,
+            "seed": args.seed,
+            "naive_cities": naive_size,
+            "case_timeout_s": args.case_timeout,
             "phase_timeout_s": args.phase_timeout,
             "batch": "netgen rows used as they are (netgen.to_batch(validate=False)); "
             "`netgen.py N --check` proves them equal to ingest.validate.check_rows output",
             "fresh_store_per_case": True,
-            **({"patch": str(args.patch),
-                "patch_sha256": hashlib.sha256(args.patch.read_bytes()).hexdigest()[:16]}
-               if args.patch else {}),
+            **(
+                {
+                    "patch": str(args.patch),
+                    "patch_sha256": hashlib.sha256(args.patch.read_bytes()).hexdigest()[:16],
+                }
+                if args.patch
+                else {}
+            ),
         },
         "targets_definition": TARGETS,
         "definitions": DEFINITIONS,
@@ -650,10 +742,14 @@ def main(argv: list[str] | None = None) -> int:
         for store in args.stores:
             tmp = Path(tempfile.mkdtemp(prefix=f"bench-{store}-{n}-"))
             spec: dict[str, Any] = {
-                "cities": n, "store": store, "seed": args.seed, "tmp": str(tmp),
+                "cities": n,
+                "store": store,
+                "seed": args.seed,
+                "tmp": str(tmp),
                 "progress": str(tmp / "progress.jsonl"),
                 "validate": store == "sqlite" and not args.no_validate and n in sizes,
-                "naive": n == naive_size, "naive_max_s": args.naive_max_s,
+                "naive": n == naive_size,
+                "naive_max_s": args.naive_max_s,
                 "phase_timeout": args.phase_timeout,
                 "patch": str(args.patch.resolve()) if args.patch else None,
             }
@@ -665,8 +761,9 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         server = LocalNeo4j(tmp / "neo4j", args.neo4j_heap, args.neo4j_pagecache)
                         started_s = server.start()
-                        spec.update(neo4j_url=server.url, server_pid=server.pid,
-                                    gc_log=str(server.gc_log))
+                        spec.update(
+                            neo4j_url=server.url, server_pid=server.pid, gc_log=str(server.gc_log)
+                        )
                         _log(f"neo4j started in {started_s:.1f}s at {server.url}")
                 _log(f"case {store} {n} cities ...")
                 result = run_in_child(spec, args.case_timeout)
@@ -677,12 +774,17 @@ def main(argv: list[str] | None = None) -> int:
                     if srv:
                         result["server_rss_at_end_mib"] = round(srv["VmRSS"] / MIB, 1)
                     if "error" in result:
-                        log = (tmp / "neo4j" / "neo4j.log")
+                        log = tmp / "neo4j" / "neo4j.log"
                         with contextlib.suppress(OSError):
                             result["server_log_tail"] = log.read_text(errors="replace")[-2000:]
                         with contextlib.suppress(OSError):
-                            errs = [ln for ln in (tmp / "neo4j/logs/debug.log").read_text(
-                                errors="replace").splitlines() if " ERROR " in ln or "OutOfMemory" in ln]
+                            errs = [
+                                ln
+                                for ln in (tmp / "neo4j/logs/debug.log")
+                                .read_text(errors="replace")
+                                .splitlines()
+                                if " ERROR " in ln or "OutOfMemory" in ln
+                            ]
                             result["server_errors"] = errs[-10:]
                         result.update(_heap_during(server.gc_log, 0, time.time()))
             except Exception as e:  # keep going: one failed case must not lose the others

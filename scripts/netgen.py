@@ -26,7 +26,9 @@ partnerships       5 n                  PARTNER_OF (city_a < city_b, no self pai
 =================  ===================  ===========================================
 
 That is about 16 relationship rows and 4.4 reference edges per city: ~20.5
-relationships per city, ~19.3 rows per city.
+relationships per city, ~19.3 rows per city. ``extras=True`` (``--extras``) adds accepted
+clusters (n / 50), expert assignments (1-2 per cluster) and partner interests (n / 5),
+without changing the other rows.
 
 ``to_batch(data, validate=...)`` turns the rows into a ``graph.store.GraphBatch``:
 ``validate=True`` runs them through ``ingest.validate.check_rows`` (the real ingest
@@ -39,6 +41,7 @@ Usage::
     .venv/bin/python scripts/netgen.py 1000 --seed 0 --write-csv /tmp/net1k
     .venv/bin/python scripts/netgen.py 100000 --stats        # counts and timings only
     .venv/bin/python scripts/netgen.py 2000 --check           # validated batch == fast batch
+    .venv/bin/python scripts/netgen.py 2000 --extras --check  # with clusters & co.
 """
 
 from __future__ import annotations
@@ -62,11 +65,158 @@ from graph.model import LIST_SEPARATOR, SPECS, Kind  # noqa: E402
 Rows = dict[str, list[dict[str, Any]]]
 
 # Valid ISO 3166-1 alpha-2 and ISO 639-1 codes (checked by --check against graph.model).
-COUNTRIES = ["PT", "ES", "IT", "FR", "DE", "GB", "IE", "NL", "BE", "LU", "CH", "AT", "NO", "SE", "DK", "FI", "IS", "PL", "CZ", "SK", "HU", "RO", "BG", "GR", "CY", "MT", "HR", "SI", "RS", "UA", "MD", "GE", "AM", "AZ", "TR", "MA", "TN", "IL", "JO", "CA", "US", "MX", "AU", "NZ", "JP", "KR", "FO", "LT", "LV", "EE"]
-LANGUAGES = ["en", "fr", "de", "es", "it", "pt", "pl", "uk", "tr", "ar", "nl", "sv", "no", "da", "el", "ro", "hu", "ko", "ja", "he", "ru", "ca", "eu", "gl", "fi", "cs", "sk", "sl", "hr", "sr"]
-THEMES = ["anti-discrimination", "anti-rumours", "business-and-labour-market", "commitment", "cultural-and-social-life", "education", "gender-equality", "health-and-social-care", "housing-and-urban-planning", "intercultural-competence", "interaction", "language", "leadership-and-citizenship", "media-and-communication", "mediation", "neighbourhoods", "political-participation", "public-services", "public-space", "welcoming", "international-outlook", "sport", "youth", "digital-inclusion", "climate-and-environment", "refugees", "roma-inclusion", "faith-and-dialogue", "safety-and-policing", "data-and-evaluation"]
+COUNTRIES = [
+    "PT",
+    "ES",
+    "IT",
+    "FR",
+    "DE",
+    "GB",
+    "IE",
+    "NL",
+    "BE",
+    "LU",
+    "CH",
+    "AT",
+    "NO",
+    "SE",
+    "DK",
+    "FI",
+    "IS",
+    "PL",
+    "CZ",
+    "SK",
+    "HU",
+    "RO",
+    "BG",
+    "GR",
+    "CY",
+    "MT",
+    "HR",
+    "SI",
+    "RS",
+    "UA",
+    "MD",
+    "GE",
+    "AM",
+    "AZ",
+    "TR",
+    "MA",
+    "TN",
+    "IL",
+    "JO",
+    "CA",
+    "US",
+    "MX",
+    "AU",
+    "NZ",
+    "JP",
+    "KR",
+    "FO",
+    "LT",
+    "LV",
+    "EE",
+]
+LANGUAGES = [
+    "en",
+    "fr",
+    "de",
+    "es",
+    "it",
+    "pt",
+    "pl",
+    "uk",
+    "tr",
+    "ar",
+    "nl",
+    "sv",
+    "no",
+    "da",
+    "el",
+    "ro",
+    "hu",
+    "ko",
+    "ja",
+    "he",
+    "ru",
+    "ca",
+    "eu",
+    "gl",
+    "fi",
+    "cs",
+    "sk",
+    "sl",
+    "hr",
+    "sr",
+]
+THEMES = [
+    "anti-discrimination",
+    "anti-rumours",
+    "business-and-labour-market",
+    "commitment",
+    "cultural-and-social-life",
+    "education",
+    "gender-equality",
+    "health-and-social-care",
+    "housing-and-urban-planning",
+    "intercultural-competence",
+    "interaction",
+    "language",
+    "leadership-and-citizenship",
+    "media-and-communication",
+    "mediation",
+    "neighbourhoods",
+    "political-participation",
+    "public-services",
+    "public-space",
+    "welcoming",
+    "international-outlook",
+    "sport",
+    "youth",
+    "digital-inclusion",
+    "climate-and-environment",
+    "refugees",
+    "roma-inclusion",
+    "faith-and-dialogue",
+    "safety-and-policing",
+    "data-and-evaluation",
+]
 assert len(THEMES) == 30 and len(set(THEMES)) == 30
-WORDS = ["intercultural", "city", "network", "migrants", "residents", "dialogue", "diversity", "inclusion", "equality", "council", "strategy", "neighbourhood", "youth", "schools", "culture", "festival", "public", "services", "participation", "welcome", "programme", "language", "housing", "employers", "mediation", "community", "local", "policy", "campaign", "rumours", "trust", "open", "citizens"]
+WORDS = [
+    "intercultural",
+    "city",
+    "network",
+    "migrants",
+    "residents",
+    "dialogue",
+    "diversity",
+    "inclusion",
+    "equality",
+    "council",
+    "strategy",
+    "neighbourhood",
+    "youth",
+    "schools",
+    "culture",
+    "festival",
+    "public",
+    "services",
+    "participation",
+    "welcome",
+    "programme",
+    "language",
+    "housing",
+    "employers",
+    "mediation",
+    "community",
+    "local",
+    "policy",
+    "campaign",
+    "rumours",
+    "trust",
+    "open",
+    "citizens",
+]
 STAKEHOLDER_KINDS = (
     "ngo",
     "academia",
@@ -77,16 +227,51 @@ STAKEHOLDER_KINDS = (
     "public_body",
 )
 PARTNERSHIP_KINDS = ("twinning", "project", "visit", "cluster")
-FIRST = ["Ana", "Ben", "Chloe", "Dara", "Elif", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kasia", "Luca", "Mara", "Nadia", "Omar", "Pia"]
-LAST = ["Silva", "Rossi", "Novak", "Kaya", "Haddad", "Berg", "Moreau", "Costa", "Weber", "Horvat", "Popescu", "Jensen", "Ali"]
+FIRST = [
+    "Ana",
+    "Ben",
+    "Chloe",
+    "Dara",
+    "Elif",
+    "Farid",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kasia",
+    "Luca",
+    "Mara",
+    "Nadia",
+    "Omar",
+    "Pia",
+]
+LAST = [
+    "Silva",
+    "Rossi",
+    "Novak",
+    "Kaya",
+    "Haddad",
+    "Berg",
+    "Moreau",
+    "Costa",
+    "Weber",
+    "Horvat",
+    "Popescu",
+    "Jensen",
+    "Ali",
+]
 
 
 def _text(rng: random.Random, n_words: int) -> str:
     return " ".join(rng.choices(WORDS, k=n_words)).capitalize() + "."
 
 
-def generate(n_cities: int, seed: int = 0) -> Rows:
+def generate(n_cities: int, seed: int = 0, *, extras: bool = False) -> Rows:
     """Rows of every kind for a network of ``n_cities`` cities (deterministic in ``seed``).
+
+    ``extras=True`` adds the kinds the matching workflow writes back (accepted
+    ``clusters`` with their ``assignments`` of experts, and ``partner_interests``); the
+    other kinds are the same rows as without it.
 
     The cyclic garbage collector is paused meanwhile: millions of new dicts (none in a
     cycle) would otherwise trigger it thousands of times, which costs ~45% of the time.
@@ -96,7 +281,10 @@ def generate(n_cities: int, seed: int = 0) -> Rows:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _generate(n_cities, seed)
+        data = _generate(n_cities, seed)
+        if extras:
+            data.update(_extras(data, random.Random(f"{seed}-extras")))
+        return data
     finally:
         if was_enabled:
             gc.enable()
@@ -271,6 +459,55 @@ def _generate(n_cities: int, seed: int) -> Rows:
     }
 
 
+def _extras(data: Rows, rng: random.Random) -> Rows:
+    """Accepted clusters (n/50, 3-8 member cities, a lead among them), 1-2 expert
+    assignments per cluster, and a partner interest for one city in five."""
+    rand, sample = rng.random, rng.sample
+    city_ids = [c["id"] for c in data["cities"]]
+    exp_ids = [e["id"] for e in data["experts"]]
+    n = len(city_ids)
+    width = max(6, len(str(n)))
+    clusters = []
+    for c in range(max(1, n // 50)):
+        members = sample(city_ids, min(n, 3 + int(rand() * 6)))
+        clusters.append(
+            {
+                "id": f"cl-{c:0{width}d}",
+                "name": f"Cluster {c}",
+                "kind": "thematic" if rand() < 0.7 else "geographic",
+                "members": members,
+                "theme_ids": sample(THEMES, 1 + int(rand() * 2)),
+                "lead_city": members[0],
+                "working_languages": sample(LANGUAGES, 1 + int(rand() * 2)),
+                "period": "2026-2027",
+                "revision": 1,
+                "seed": int(rand() * 1000),
+                "params": None,
+                "accepted_on": "2026-01-15",
+            }
+        )
+    assignments = [
+        {"expert_id": eid, "cluster_id": cl["id"], "score": round(rand(), 3), "reasons": None}
+        for cl in clusters
+        for eid in sample(exp_ids, min(len(exp_ids), 1 + int(rand() * 2)))
+    ]
+    interests, seen = [], set()
+    for i in range(0, n, 5):
+        j = int(rand() * n)
+        if j == i or (i, j) in seen:
+            continue
+        seen.add((i, j))
+        interests.append(
+            {
+                "city_id": city_ids[i],
+                "partner_id": city_ids[j],
+                "status": "interested" if rand() < 0.7 else "not_for_us",
+                "note": None,
+            }
+        )
+    return {"clusters": clusters, "assignments": assignments, "partner_interests": interests}
+
+
 # --- counting -----------------------------------------------------------------------------
 
 
@@ -364,8 +601,8 @@ def write_csv(data: Rows, folder: Path) -> dict[str, int]:
     return written
 
 
-def check(data: Rows, sample_size: int = 2000) -> None:
-    """Prove the fast batch equals the validated one (whole dataset: keep it small)."""
+def check(data: Rows) -> None:
+    """Prove the fast batch equals the validated one (the whole dataset: keep it small)."""
     fast = to_batch(data, validate=False)
     slow = to_batch(data, validate=True)
     for kind in Kind:
@@ -377,13 +614,15 @@ def check(data: Rows, sample_size: int = 2000) -> None:
                 f"({len(a)} vs {len(b)} rows; first difference at {bad}: "
                 f"{a[bad] if bad is not None else ''} != {b[bad] if bad is not None else ''})"
             )
-    del sample_size
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("n_cities", type=int)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--extras", action="store_true", help="also clusters, assignments and partner_interests"
+    )
     ap.add_argument("--write-csv", type=Path, metavar="DIR", help="write one CSV per kind here")
     ap.add_argument("--write-json", type=Path, metavar="FILE", help="write one JSON file")
     ap.add_argument("--check", action="store_true", help="validated batch == fast batch")
@@ -391,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
-    data = generate(args.n_cities, args.seed)
+    data = generate(args.n_cities, args.seed, extras=args.extras)
     gen_s = time.perf_counter() - t0
     info: dict[str, Any] = {"seed": args.seed, "generate_s": round(gen_s, 3), **stats(data)}
     if args.check:
