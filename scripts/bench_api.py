@@ -239,6 +239,28 @@ def rss_mb(pid: int) -> float:
     return total / 2**20
 
 
+def wrk_segment(base: str, script: Path, seconds: int, connections: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+    return result
+
+
 def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     seconds = int(args.minutes * 60)
     warmup_s = args.warmup_s if args.warmup_s is not None else min(120, max(10, seconds // 10))
@@ -269,7 +291,9 @@ def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             urllib.request.urlopen(
                 urllib.request.Request(base + path, headers=headers), timeout=600
             ).read()
-        revision_before = SqliteStore(url).revision()
+        first = SqliteStore(url)
+        revision_before = first.revision()
+        first.close()
         started = time.monotonic()
 
         def sample() -> None:
@@ -279,22 +303,13 @@ def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        out = subprocess.run(
-            [
-                "wrk",
-                "-t2",
-                f"-c{args.connections}",
-                f"-d{seconds}s",
-                "--timeout",
-                "10s",
-                "-s",
-                str(script),
-                base,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        # one wrk run per minute: the figures per minute show a slow drift, not just a total
+        segments = []
+        left = seconds
+        while left > 0:
+            length = min(60, left)
+            segments.append(wrk_segment(base, script, length, args.connections))
+            left -= length
         stop.set()
         sampler.join()
         samples.append((round(time.monotonic() - started, 1), round(rss_mb(proc.pid), 1)))
@@ -303,35 +318,57 @@ def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         revision_after = check.revision()
         snap = check.snapshot()
         check.close()
+        db = Path(url.removeprefix("sqlite:///"))
+        files_mb = {
+            f.name: round(f.stat().st_size / 2**20, 2)
+            for f in (db, db.with_name(db.name + "-wal"))
+            if f.exists()
+        }
     finally:
         stop.set()
         proc.terminate()
         proc.wait(30)
-    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
-    result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
     statuses: dict[str, int] = {}
-    for per_thread in result.pop("statuses"):
-        for status, k in per_thread.items():
-            statuses[status] = statuses.get(status, 0) + k
+    for segment in segments:
+        for per_thread in segment.pop("statuses"):
+            for status, k in per_thread.items():
+                statuses[status] = statuses.get(status, 0) + k
+    requests = sum(x["requests"] for x in segments)
+    socket_errors = sum(x["socket_errors"] for x in segments)
+    non_2xx = sum(x["non_2xx"] for x in segments)
+    per_minute = [
+        {
+            "requests_per_s": round(x["requests"] / x["seconds"], 1),
+            "p50_ms": x["p50_ms"],
+            "p95_ms": x["p95_ms"],
+            "errors": x["socket_errors"] + x["non_2xx"],
+        }
+        for x in segments
+    ]
     after_warmup = [mb for t, mb in samples if warmup_s <= t < warmup_s + 60] or [samples[0][1]]
     at_end = [mb for t, mb in samples if t >= samples[-1][0] - 60]
     rss_after, rss_end = statistics.median(after_warmup), statistics.median(at_end)
     growth = (rss_end - rss_after) / rss_after * 100
-    errors = result["socket_errors"] + result["non_2xx"]
+    errors = socket_errors + non_2xx
     return {
         "mode": "soak",
         "minutes": args.minutes,
         "network": f"data/sample ({len(ids)} cities), SQLite",
         "mix_percent": SOAK_MIX,
-        "requests": result["requests"],
-        "requests_per_s": round(result["requests"] / result["seconds"], 1),
+        "requests": requests,
+        "requests_per_s": round(requests / sum(x["seconds"] for x in segments), 1),
         "errors": errors,
-        "socket_errors": result["socket_errors"],
-        "non_2xx": result["non_2xx"],
+        "socket_errors": socket_errors,
+        "non_2xx": non_2xx,
         "statuses": statuses,
         "latency_ms": {
-            k.removesuffix("_ms"): result[k] for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")
+            "p50_median_of_minutes": round(statistics.median(x["p50_ms"] for x in segments), 3),
+            "p95_worst_minute": max(x["p95_ms"] for x in segments),
+            "p99_worst_minute": max(x["p99_ms"] for x in segments),
+            "max": max(x["max_ms"] for x in segments),
         },
+        "per_minute": per_minute,
+        "store_files_mb_at_end": files_mb,
         "writes_applied": revision_after - revision_before,
         "rows_after": {
             "partner_interests": len(snap.partner_interests),
