@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,13 @@ from graph.model import Kind
 from ingest.load import ingest_rows
 from ingest.read import RawRow
 from matching.affinity import affinity_matrix
-from matching.clusters import ClusterInput, ClusterParams, ClusterProposal, propose_clusters
+from matching.clusters import (
+    ClusterInput,
+    ClusterParams,
+    ClusterProposal,
+    evaluate_clusters,
+    propose_clusters,
+)
 
 COLLECTION = "cluster_proposals"
 
@@ -72,7 +78,7 @@ class ClusterService:
 
     def propose(self, params: ClusterParams) -> dict[str, Any]:
         p, inp = self._input()
-        proposal = _run(inp, params)
+        proposal = _run(lambda: propose_clusters(inp, params))
         doc = {
             "id": "prop-" + secrets.token_hex(6),
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -92,8 +98,8 @@ class ClusterService:
     def evaluate(self, proposal_id: str, clusters: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Re-check a planner's edited clusters: scores, reasons and every constraint, at once.
 
-        Each edited cluster is locked as it stands and every other city is excluded, so the
-        solver only describes and checks (it cannot add or move anyone).
+        Each edited cluster is described and checked as it stands (nobody is added or
+        moved); a rule the edit breaks is reported as a violated constraint, never a 409.
         """
         doc = self.get(proposal_id)
         _, inp = self._input()
@@ -115,24 +121,13 @@ class ClusterService:
             slot_of[slot] = label
         if not slots:
             raise InvalidInput("there is no cluster with members to check")
-        themes_used = (
-            sorted({s.split("#")[0] for s in slots}) if params.kind == "thematic" else None
-        )
-        placed = {m for ms in slots.values() for m in ms}
-        check = dataclasses.replace(
-            params,
-            themes=tuple(themes_used) if themes_used else params.themes,
-            locked=slots,
-            excluded=frozenset(known - placed),
-            method="heuristic",
-            n_clusters=None,
-        )
-        proposal = _run(inp, check)
+        proposal = _run(lambda: evaluate_clusters(inp, params, slots))
         out = proposal.to_dict()
         for cluster in out["clusters"]:
             if cluster.get("locked_slot") in slot_of:
                 cluster["id"] = slot_of[cluster["locked_slot"]]
         out["clusters"] = [c for c in out["clusters"] if c.get("locked_slot") in slot_of]
+        placed = {m for ms in slots.values() for m in ms}
         out["unassigned"] = [u for u in out["unassigned"] if u.get("city_id") in placed]
         out.update(id=doc["id"], revision=doc["revision"], params=doc["params"], evaluated=True)
         return out
@@ -209,9 +204,9 @@ def _params_from_json(data: Mapping[str, Any]) -> ClusterParams:
     return ClusterParams(**values)
 
 
-def _run(inp: ClusterInput, params: ClusterParams) -> ClusterProposal:
+def _run(solve: Callable[[], ClusterProposal]) -> ClusterProposal:
     try:
-        return propose_clusters(inp, params)
+        return solve()
     except ValueError as e:
         if isinstance(e, (InvalidInput, Conflict)) or hasattr(e, "status"):
             raise

@@ -59,6 +59,9 @@ Methods
       its members re-placed; only a locked cluster can come out violating a constraint,
       and then it is reported as violated.
 
+``evaluate_clusters(inp, params, groups)`` describes and checks clusters a planner has
+edited, as they stand: no solving, and broken rules reported rather than refused.
+
 Infeasible requests raise :class:`ClusterInfeasible` (a ``ValueError``; HTTP 409) whose
 message names the constraint to relax and by how much; malformed input raises
 :class:`ClusterInputError` (a ``ValueError``; HTTP 422).
@@ -106,6 +109,7 @@ __all__ = [
     "ConstraintStatus",
     "UnassignedCity",
     "check_groups",
+    "evaluate_clusters",
     "propose_clusters",
 ]
 
@@ -600,7 +604,14 @@ def _parse_slot(params: ClusterParams, inp: ClusterInput, slot: str) -> int:
     return inp.theme_ids.index(theme)
 
 
-def _build(inp: ClusterInput, params: ClusterParams) -> _Problem:
+def _build(inp: ClusterInput, params: ClusterParams, strict: bool = True) -> _Problem:
+    """The pools, rules and capacities of a request.
+
+    ``strict`` refuses a request no proposal can satisfy (locks that break a rule, a pool
+    that cannot host a valid cluster). :func:`evaluate_clusters` builds with
+    ``strict=False``: it checks groups the planner already chose, so a broken rule is a
+    finding to report there, not a reason to refuse.
+    """
     n, T = inp.n, len(inp.theme_ids)
     pos = {c: i for i, c in enumerate(inp.city_ids)}
     unknown = sorted(set(params.excluded) - set(pos))
@@ -627,50 +638,8 @@ def _build(inp: ClusterInput, params: ClusterParams) -> _Problem:
                     f"{inp.names[i]} is both locked (slot {slot!r}) and excluded: remove it from one of them"
                 )
         locks[slot] = (_parse_slot(params, inp, slot), members)
-    lock_count = Counter(i for _, m in locks.values() for i in m)
-    for i, k in sorted(lock_count.items()):
-        if k > cap[i]:
-            raise ClusterInfeasible(
-                f"{inp.names[i]} is locked into {k} clusters but can be in at most {cap[i]}: "
-                f"raise max_per_city to {k} or unlock it from {k - cap[i]} slot(s)",
-                constraint="max_per_city",
-                suggestion=k,
-            )
-    for slot, (_, members) in locks.items():
-        if len(members) > params.max_size:
-            raise ClusterInfeasible(
-                f"locked slot {slot!r} keeps {len(members)} cities together but max_size is "
-                f"{params.max_size}: raise max_size to {len(members)} or unlock {len(members) - params.max_size} of them",
-                constraint="max_size",
-                suggestion=len(members),
-            )
-        if params.require_common_language and not inp.languages[members].all(axis=0).any():
-            raise ClusterInfeasible(
-                f"the cities locked in slot {slot!r} ({_join([inp.names[i] for i in members])}) share no "
-                "language: drop require_common_language or unlock one of them",
-                constraint="require_common_language",
-            )
-    if params.n_clusters is not None:
-        slots_per_theme = Counter(t for t, _ in locks.values())
-        for t, k in slots_per_theme.items():
-            if k > params.n_clusters:
-                what = "geographic clusters" if t < 0 else f"theme {inp.theme_ids[t]!r}"
-                raise ClusterInfeasible(
-                    f"{what} has {k} locked slots but n_clusters is {params.n_clusters}: "
-                    f"raise n_clusters to {k} or merge the slots",
-                    constraint="n_clusters",
-                    suggestion=k,
-                )
-    per_theme_slots = Counter((t, i) for t, m in locks.values() for i in m)
-    twice = [(t, i) for (t, i), k in per_theme_slots.items() if k > 1]
-    if twice:
-        t, i = twice[0]
-        what = "geographic" if t < 0 else repr(inp.theme_ids[t])
-        raise ClusterInfeasible(
-            f"{inp.names[i]} is locked into two {what} clusters but a city joins one cluster per theme: "
-            "unlock it from one slot",
-            constraint="locked",
-        )
+    if strict:
+        _check_locks(inp, params, cap, locks)
 
     # which pools
     explicit: list[bool] = []
@@ -742,7 +711,7 @@ def _build(inp: ClusterInput, params: ClusterParams) -> _Problem:
             st = np.nan_to_num(inp.strength[idx, t], nan=-1.0)
             lt = np.full(len(idx), t, dtype=np.int64)
             lok = lead_ok[idx, t]
-        problem_msg = _precheck(inp, params, key, idx, lok, st, net_all[idx])
+        problem_msg = _precheck(inp, params, key, idx, lok, st, net_all[idx]) if strict else None
         if problem_msg is not None:
             if is_explicit:
                 raise problem_msg
@@ -805,6 +774,59 @@ def _build(inp: ClusterInput, params: ClusterParams) -> _Problem:
         skipped=types.MappingProxyType(skipped),
         mixed_waived=types.MappingProxyType(mixed_waived),
     )
+
+
+def _check_locks(
+    inp: ClusterInput,
+    params: ClusterParams,
+    cap: IntArray,
+    locks: Mapping[str, tuple[int, list[int]]],
+) -> None:
+    """Refuse locks no proposal can honour, saying what to relax."""
+    lock_count = Counter(i for _, m in locks.values() for i in m)
+    for i, k in sorted(lock_count.items()):
+        if k > cap[i]:
+            raise ClusterInfeasible(
+                f"{inp.names[i]} is locked into {k} clusters but can be in at most {cap[i]}: "
+                f"raise max_per_city to {k} or unlock it from {k - cap[i]} slot(s)",
+                constraint="max_per_city",
+                suggestion=k,
+            )
+    for slot, (_, members) in locks.items():
+        if len(members) > params.max_size:
+            raise ClusterInfeasible(
+                f"locked slot {slot!r} keeps {len(members)} cities together but max_size is "
+                f"{params.max_size}: raise max_size to {len(members)} or unlock {len(members) - params.max_size} of them",
+                constraint="max_size",
+                suggestion=len(members),
+            )
+        if params.require_common_language and not inp.languages[members].all(axis=0).any():
+            raise ClusterInfeasible(
+                f"the cities locked in slot {slot!r} ({_join([inp.names[i] for i in members])}) share no "
+                "language: drop require_common_language or unlock one of them",
+                constraint="require_common_language",
+            )
+    if params.n_clusters is not None:
+        slots_per_theme = Counter(t for t, _ in locks.values())
+        for t, k in slots_per_theme.items():
+            if k > params.n_clusters:
+                what = "geographic clusters" if t < 0 else f"theme {inp.theme_ids[t]!r}"
+                raise ClusterInfeasible(
+                    f"{what} has {k} locked slots but n_clusters is {params.n_clusters}: "
+                    f"raise n_clusters to {k} or merge the slots",
+                    constraint="n_clusters",
+                    suggestion=k,
+                )
+    per_theme_slots = Counter((t, i) for t, m in locks.values() for i in m)
+    twice = [(t, i) for (t, i), k in per_theme_slots.items() if k > 1]
+    if twice:
+        t, i = twice[0]
+        what = "geographic" if t < 0 else repr(inp.theme_ids[t])
+        raise ClusterInfeasible(
+            f"{inp.names[i]} is locked into two {what} clusters but a city joins one cluster per theme: "
+            "unlock it from one slot",
+            constraint="locked",
+        )
 
 
 def _precheck(
@@ -956,6 +978,38 @@ def propose_clusters(inp: ClusterInput, params: ClusterParams = ClusterParams())
         if problem.explicit[p] and not any(c.pool == p for c in raw):
             raise _explain_empty(problem, p, heuristic.dissolved)
     return _report(problem, raw, method)
+
+
+def evaluate_clusters(
+    inp: ClusterInput, params: ClusterParams, groups: Mapping[str, Sequence[str]]
+) -> ClusterProposal:
+    """Describe and check a planner's own clusters exactly as they stand.
+
+    ``groups`` maps a slot (named as in ``ClusterParams.locked``: ``"education#2"`` for a
+    thematic cluster) to its member ids. Nothing is solved and nobody moves: each group is
+    one cluster, described (lead, languages, cohesion, reasons) and checked against every
+    hard rule of ``params``. A broken rule comes back as a violated constraint instead of
+    :class:`ClusterInfeasible`, because a planner in the middle of an edit needs to see
+    what the edit broke, not a refusal. Malformed groups (an unknown city or theme) still
+    raise :class:`ClusterInputError`.
+    """
+    if not any(groups.values()):
+        raise ClusterInputError("there is no cluster with members to check")
+    placed = {c for ids in groups.values() for c in ids}
+    check = _replace(
+        params,
+        themes=() if params.kind == "thematic" else params.themes,
+        locked={slot: tuple(ids) for slot, ids in groups.items() if ids},
+        excluded=frozenset(c for c in inp.city_ids if c not in placed),
+        n_clusters=None,
+    )
+    problem = _build(inp, check, strict=False)
+    raw = [
+        RawCluster(p, tuple(sorted(lock.members)), lock.slot)
+        for p, pool in enumerate(problem.pools)
+        for lock in pool.locks
+    ]
+    return _report(problem, raw, "evaluated as edited")
 
 
 def _objective(problem: _Problem, raw: Sequence[RawCluster]) -> float:

@@ -31,8 +31,10 @@ Large path: Leiden + repair, per pool
        best objective change.
     6. Local search: single moves and pair swaps that raise the objective and keep every
        cluster valid.
-    7. Clusters that still break a hard rule and hold no lock are dissolved and their
-       members re-placed; what remains broken (only locked clusters) is reported.
+    7. Clusters that still break a hard rule and hold no lock are dissolved, one at a
+       time, and their members re-placed; so are unmixed clusters while the pool mixes
+       fewer clusters than it could (at least ``min(clusters, mix_allowance)`` must be
+       mixed). What remains broken (only locked clusters) is reported.
 
 ``gamma`` is set per pool by :func:`tune_gamma`: the affinity of the pair ranked
 ``k * (target - 1) / 2`` (target = the middle of the size bounds), so each city has on
@@ -921,40 +923,56 @@ class _PoolSolver:
         return [[members[t] for t in left], [members[t] for t in right]]
 
     def finish(self) -> None:
-        """Dissolve clusters that still break a rule (unless locked); re-place their members."""
-        for _ in range(3):
-            bad = [
-                (c, sorted(self.f.violations(self.members[c]))[0])
-                for c in self.live()
-                if self.slot[c] is None and self.f.violations(self.members[c])
-            ]
-            bad = [(c, v) for c, v in bad if v != "mixed"] + self.mixed_excess()
-            if not bad:
-                return
-            for c, v in bad:
-                if not self.members[c]:
-                    continue
-                self.dissolved.append((v, len(self.members[c])))
-                self.dissolve(c)
-            self.place()
+        """Dissolve clusters that still break a rule (unless locked); re-place their members.
 
-    def mixed_excess(self) -> list[tuple[int, str]]:
-        """Unmixed clusters beyond what the pool's mix allowance tolerates, weakest first."""
+        One cluster at a time: first the smallest that breaks a rule other than mixing (a
+        cluster that is also unmixed goes for that other rule: it must not hide behind the
+        mix allowance), then, while the pool mixes fewer clusters than it could, the
+        smallest unmixed one (see :meth:`mixed_excess`). After each, the members are
+        re-placed and the rest mended, since they may mend another broken cluster. Each
+        round dissolves a cluster and nothing here opens one, so this ends with no
+        unlocked cluster broken.
+        """
+        for _ in range(len(self.live()) + 1):
+            bad = self.broken_unlocked() or self.mixed_excess()
+            if bad is None:
+                return
+            c, v = bad
+            self.dissolved.append((v, len(self.members[c])))
+            self.dissolve(c)
+            self.place()
+            self.fix()
+
+    def broken_unlocked(self) -> tuple[int, str] | None:
+        """The smallest unlocked cluster that breaks a rule other than mixing, and that rule."""
+        worst: tuple[int, int, str] | None = None
+        for c in self.live():
+            if self.slot[c] is not None:
+                continue
+            other = sorted(self.f.violations(self.members[c]) - {"mixed"})
+            if other and (worst is None or len(self.members[c]) < worst[0]):
+                worst = (len(self.members[c]), c, other[0])
+        return None if worst is None else (worst[1], worst[2])
+
+    def mixed_excess(self) -> tuple[int, str] | None:
+        """The smallest unlocked unmixed cluster, while the pool has more unmixed than allowed.
+
+        With ``A`` the pool's mix allowance and ``n`` clusters, at least ``min(n, A)`` must be
+        mixed. Dissolving an unmixed cluster lowers ``n`` and the unmixed count together, so
+        while fewer than ``A`` are mixed every unmixed cluster is one too many: they go one
+        at a time (the re-placed members may mix another) until the rule holds or only
+        locked ones are left, and those are reported.
+        """
         if self.pool.mix_allowance < 0:
-            return []
+            return None
         live = self.live()
-        unmixed = [
-            c
-            for c in live
-            if self.slot[c] is None
-            and "mixed" in self.f.violations(self.members[c])
-            and not (self.f.violations(self.members[c]) - {"mixed"})
-        ]
-        excess = len(unmixed) - unmixed_allowed(self.pool, len(live))
-        if excess <= 0:
-            return []
-        unmixed.sort(key=lambda c: (len(self.members[c]), c))
-        return [(c, "mixed") for c in unmixed[:excess]]
+        unmixed = [c for c in live if "mixed" in self.f.violations(self.members[c])]
+        if len(unmixed) <= unmixed_allowed(self.pool, len(live)):
+            return None
+        spare = [c for c in unmixed if self.slot[c] is None]
+        if not spare:
+            return None
+        return min(spare, key=lambda c: (len(self.members[c]), c)), "mixed"
 
     def run(self) -> list[RawCluster]:
         self.seed_clusters(self.communities())
@@ -975,7 +993,14 @@ class _PoolSolver:
         self.place()
         self.fix()
         self.finish()
-        self.enforce_count()
+        if self.pool.n_clusters is not None:
+            # meeting the count may split or grow clusters that break a rule: mend them and
+            # dissolve what stays broken (a missed count is reported; a broken cluster must
+            # not come out)
+            self.enforce_count()
+            self.place()
+            self.fix()
+            self.finish()
         self.place()
         out = []
         for c in self.live():
