@@ -32,7 +32,8 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-EXAMPLES = 40  # per operation and role: about 40 x 45 operations = 1,800 requests per role
+EXAMPLES = 80  # per operation and role; operations with few distinct inputs stop earlier
+MIN_REQUESTS = 3000  # issue 6 asks for "a few thousand generated requests per role"
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +79,11 @@ def _fuzz(app: FastAPI, headers: dict[str, str]) -> int:
     return sent
 
 
-@pytest.mark.parametrize("role", ["admin", "coordinator"])
+@pytest.mark.parametrize("role", ["admin", "coordinator", "analyst"])
 def test_generated_requests_never_break_the_contract(
     fuzzed: tuple[FastAPI, dict[str, dict[str, str]]], role: str
 ) -> None:
     app, keys = fuzzed
-    assert _fuzz(app, keys[role]) > 1000
+    sent = _fuzz(app, keys[role])
+    print(f"schemathesis: {sent} generated requests as {role}")
+    assert sent >= MIN_REQUESTS
