@@ -10,8 +10,10 @@ some profile text changed.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -39,9 +41,11 @@ from matching.experts import (
 )
 from matching.partners import (
     PartnerFilters,
+    PartnerIndex,
     PartnerResult,
     PartnerWeights,
     UnknownCity,
+    partner_index,
     suggest_partners,
 )
 from matching.texts import city_profiles, expert_texts
@@ -61,6 +65,14 @@ class Prepared:
     def revision(self) -> int:
         return self.snapshot.revision
 
+    @cached_property
+    def partner_index(self) -> PartnerIndex:
+        """The arrays partner queries read, laid out once for this revision."""
+        return partner_index(self.arrays, self.profiles)
+
+
+PartnerKey = tuple[int, str, int, PartnerFilters, PartnerWeights]
+
 
 class NetworkService:
     def __init__(
@@ -69,6 +81,7 @@ class NetworkService:
         encoder: Encoder,
         *,
         weights: PartnerWeights = PartnerWeights(),
+        partner_cache_size: int = 4096,
     ) -> None:
         self.store = store
         self.encoder = encoder
@@ -77,6 +90,11 @@ class NetworkService:
         self._prepared: Prepared | None = None
         self._stats: tuple[tuple[int, int], NetworkStats] | None = None
         self._lock = threading.Lock()
+        # Partner lists by (revision, city, k, filters, weights): a snapshot never changes
+        # under a revision, so an entry is right until the revision moves; bounded LRU.
+        self._partner_cache: OrderedDict[PartnerKey, PartnerResult] = OrderedDict()
+        self._partner_cache_size = partner_cache_size
+        self._partner_cache_lock = threading.Lock()
 
     def snapshot(self) -> NetworkSnapshot:
         """The current snapshot, re-read only when the store's revision moved."""
@@ -104,8 +122,10 @@ class NetworkService:
                 profiles = embed(city_profiles(snapshot), self.encoder, self.store, progress)
             else:
                 profiles = np.zeros((0, 0), dtype=np.float32)
-            self._prepared = Prepared(snapshot, arrays, profiles)
-            return self._prepared
+            prepared = Prepared(snapshot, arrays, profiles)
+            prepared.partner_index  # noqa: B018  (built now, under the lock, not by a request)
+            self._prepared = prepared
+            return prepared
 
     def model_available(self) -> bool:
         path = getattr(self.encoder, "path", None)
@@ -124,16 +144,38 @@ class NetworkService:
             raise InvalidInput(f"k must be between 1 and 100, not {k}")
         p = self.prepared()
         try:
-            return [
-                suggest_partners(
-                    p.arrays, p.profiles, c, k=k, filters=filters, weights=self.weights
-                )
-                for c in city_ids
-            ]
+            return [self._partners_of(p, c, k, filters) for c in city_ids]
         except UnknownCity as e:
             raise NotFound(str(e)) from e
         except ValueError as e:
             raise InvalidInput(str(e)) from e
+
+    def _partners_of(
+        self, p: Prepared, city_id: str, k: int, filters: PartnerFilters
+    ) -> PartnerResult:
+        key = (p.revision, city_id, k, filters, self.weights)
+        with self._partner_cache_lock:
+            hit = self._partner_cache.get(key)
+            if hit is not None:
+                self._partner_cache.move_to_end(key)
+                return hit
+        result = suggest_partners(
+            p.arrays,
+            p.profiles,
+            city_id,
+            k=k,
+            filters=filters,
+            weights=self.weights,
+            index=p.partner_index,
+        )
+        if self._partner_cache_size > 0:
+            with self._partner_cache_lock:
+                if self._partner_cache and next(iter(self._partner_cache))[0] != p.revision:
+                    self._partner_cache.clear()  # a new revision: the old lists are stale
+                self._partner_cache[key] = result
+                while len(self._partner_cache) > self._partner_cache_size:
+                    self._partner_cache.popitem(last=False)
+        return result
 
     def assign_experts(
         self,

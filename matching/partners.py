@@ -25,17 +25,21 @@ told us what matters, and partners of partners should not crowd out the theme's 
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass, field, replace
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pycountry
 from numpy.typing import NDArray
 
-from matching.encoder import NetworkArrays
-from matching.features import PairFeatures, pair_features
+from matching.encoder import EARTH_RADIUS_KM, NetworkArrays, distance_km
+from matching.features import PRACTICE_BONUS, PairFeatures
 from matching.reasons import Reason
+
+F = NDArray[np.float64]
 
 PROXIMITY_KM = 1500.0
 DIVERSITY = 0.85
@@ -121,27 +125,419 @@ def total_score(
     return np.asarray(sum(score_components(f, countries, w).values()))
 
 
-def _candidates(
-    arr: NetworkArrays, i: int, f: PairFeatures, filters: PartnerFilters, theme: int | None
+# --- the per-snapshot index and the fast path ---------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class PartnerIndex:
+    """What a partner query needs, laid out once per snapshot revision.
+
+    Theme-major copies (``(T, n)``) make the query's 3-5 themes contiguous rows; the
+    priorities of every city as a sparse list of (city, theme) entries make "what each city
+    would gain from the query city" one pass over about 4 entries per city; languages are a
+    bit mask per city; ties are the raw CSR arrays (no scipy call on the hot path).
+    """
+
+    arrays: NetworkArrays
+    embeddings: NDArray[np.float32]  # (n, d) unit rows, or empty
+    pri: NDArray[np.float64]  # (n, T)
+    pri_t: NDArray[np.float64]  # (T, n)
+    psum: NDArray[np.float64]  # (n,) sum of priorities
+    s0: NDArray[np.float64]  # (n, T) Index score, 0 where unknown
+    s0_t: NDArray[np.float64]  # (T, n)
+    known: NDArray[np.bool_]  # (n, T) Index score known
+    known_t: NDArray[np.bool_]  # (T, n)
+    bonus: NDArray[np.float64]  # (n, T) PRACTICE_BONUS where the city has a practice
+    bonus_t: NDArray[np.float64]  # (T, n)
+    theme_ok_t: NDArray[np.bool_]  # (T, n) passes the theme filter
+    care_indptr: NDArray[np.int64]  # (n + 1,) each city's priority entries
+    care_row: NDArray[np.int64]  # (nnz,) the city of each entry
+    care_theme: NDArray[np.int64]  # (nnz,) its theme
+    care_w: NDArray[np.float64]  # (nnz,) priority / 5, normalised by the city's total care
+    care_s: NDArray[np.float64]  # (nnz,) the city's Index score on it (0 when unknown)
+    care_known: NDArray[np.bool_]  # (nnz,)
+    lang_mask: NDArray[np.uint64] | None  # (n,) one bit per language (None beyond 64)
+    lat_r: NDArray[np.float64]
+    lon_r: NDArray[np.float64]
+    cos_lat: NDArray[np.float64]
+    ties_indptr: NDArray[np.int64]
+    ties_indices: NDArray[np.int64]
+    inv_log_degree: NDArray[np.float64]  # Adamic-Adar's weight of each city as a go-between
+    lift: NDArray[np.float64]  # (n,) exposure lift for national members and small cities
+
+    @property
+    def n(self) -> int:
+        return self.arrays.n
+
+
+def partner_index(arr: NetworkArrays, embeddings: NDArray[np.float32]) -> PartnerIndex:
+    """Build the query layout for one snapshot (O(n * themes); done once per revision)."""
+    pri = arr.priority.astype(np.float64)
+    known = ~np.isnan(arr.strength)
+    s0 = np.where(known, arr.strength, 0.0)
+    bonus = np.where(arr.practices > 0, PRACTICE_BONUS, 0.0)
+    care = pri / 5.0
+    care_sum = np.maximum(care.sum(axis=1), 1e-9)
+    rows, themes = np.nonzero(pri)
+    indptr = np.zeros(arr.n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=arr.n), out=indptr[1:])
+    strong = s0 >= 60  # unknown scores count as 0, as the reference filter's nan_to_num does
+    if len(arr.language_codes) <= 64:
+        bits = np.left_shift(np.uint64(1), np.arange(len(arr.language_codes), dtype=np.uint64))
+        lang_mask: NDArray[np.uint64] | None = (arr.languages.astype(np.uint64) * bits).sum(
+            axis=1, dtype=np.uint64
+        )
+    else:
+        lang_mask = None
+    ties = arr.ties
+    degree = np.diff(ties.indptr)
+    small = np.nan_to_num(arr.population, nan=np.inf) < SMALL_CITY
+    lat_r = np.radians(arr.lat)
+    if embeddings.size:
+        embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+    return PartnerIndex(
+        arrays=arr,
+        embeddings=embeddings,
+        pri=pri,
+        pri_t=np.ascontiguousarray(pri.T),
+        psum=pri.sum(axis=1),
+        s0=s0,
+        s0_t=np.ascontiguousarray(s0.T),
+        known=known,
+        known_t=np.ascontiguousarray(known.T),
+        bonus=bonus,
+        bonus_t=np.ascontiguousarray(bonus.T),
+        theme_ok_t=np.ascontiguousarray(((arr.priority > 0) | strong | (arr.practices > 0)).T),
+        care_indptr=indptr,
+        care_row=rows.astype(np.int64),
+        care_theme=themes.astype(np.int64),
+        care_w=care[rows, themes] / care_sum[rows],
+        care_s=s0[rows, themes],
+        care_known=known[rows, themes],
+        lang_mask=lang_mask,
+        lat_r=lat_r,
+        lon_r=np.radians(arr.lon),
+        cos_lat=np.cos(lat_r),
+        ties_indptr=ties.indptr.astype(np.int64),
+        ties_indices=ties.indices.astype(np.int64),
+        inv_log_degree=np.where(degree > 1, 1.0 / np.log(np.maximum(degree, 2)), 0.0),
+        lift=1.0 + EXPOSURE_NATIONAL * arr.national + EXPOSURE_SMALL * small,
+    )
+
+
+_INDEXES: weakref.WeakKeyDictionary[NetworkArrays, tuple[int, PartnerIndex]] = (
+    weakref.WeakKeyDictionary()
+)
+_INDEXES_LOCK = threading.Lock()
+
+
+def cached_partner_index(arr: NetworkArrays, embeddings: NDArray[np.float32]) -> PartnerIndex:
+    """``partner_index``, kept beside ``arr`` for as long as it lives (for callers without a service)."""
+    with _INDEXES_LOCK:
+        hit = _INDEXES.get(arr)
+        if (
+            hit is not None
+            and hit[0] == id(embeddings)
+            and hit[1].embeddings.shape == embeddings.shape
+        ):
+            return hit[1]
+    built = partner_index(arr, embeddings)
+    with _INDEXES_LOCK:
+        _INDEXES[arr] = (id(embeddings), built)
+    return built
+
+
+def _ranges(
+    indptr: NDArray[np.int64], rows: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The positions of ``rows``' entries in a CSR layout, and which of ``rows`` each belongs to."""
+    starts = indptr[rows]
+    lengths = indptr[rows + 1] - starts
+    total = int(lengths.sum())
+    owner = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
+    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return starts[owner] + offsets, owner
+
+
+@dataclass(frozen=True, eq=False)
+class _Graph:
+    """The query city's neighbourhood: partners (1 hop) and Adamic-Adar to every city (2 hops)."""
+
+    partners: NDArray[np.int64]
+    tied: NDArray[np.bool_]  # (n,)
+    common: NDArray[np.float64]  # (n,)
+    adamic_adar: NDArray[np.float64]  # (n,)
+
+
+def _graph(ix: PartnerIndex, i: int) -> _Graph:
+    n = ix.n
+    partners = ix.ties_indices[ix.ties_indptr[i] : ix.ties_indptr[i + 1]]
+    tied = np.zeros(n, dtype=bool)
+    tied[partners] = True
+    at, owner = _ranges(ix.ties_indptr, partners)
+    second = ix.ties_indices[at]
+    common = np.bincount(second, minlength=n).astype(np.float64)
+    aa = np.bincount(second, weights=ix.inv_log_degree[partners][owner], minlength=n)
+    return _Graph(partners, tied, common, aa.astype(np.float64))
+
+
+@dataclass(frozen=True, eq=False)
+class _Columns:
+    """Pair features and score terms of city ``i`` against the cities ``cols`` (1-D arrays)."""
+
+    cols: NDArray[np.int64]
+    shared: F
+    shared_back: F
+    gain: F
+    gain_back: F
+    similarity: F
+    languages: NDArray[np.int64]
+    distance_km: F
+    tied: NDArray[np.bool_]
+    common: F
+    adamic_adar: F
+    parts: dict[str, F]
+
+    @property
+    def score(self) -> F:
+        return np.asarray(sum(self.parts.values()))
+
+
+def _query_themes(
+    ix: PartnerIndex, i: int, theme: int | None
+) -> tuple[NDArray[np.int64], F, NDArray[np.int64], F]:
+    """The query's themes (priorities) and the themes it gains on, with their weights."""
+    p_i = ix.pri[i]
+    mine = np.flatnonzero(p_i)
+    if theme is None:
+        care = p_i[mine] / 5.0
+        return mine, p_i[mine], mine, care / max(float(care.sum()), 1e-9)
+    return mine, p_i[mine], np.array([theme]), np.array([1.0])
+
+
+def _thematic(
+    ix: PartnerIndex, i: int, cols: NDArray[np.int64] | None, theme: int | None
+) -> tuple[F, F, F, F]:
+    """inter, shared, shared_back and gain (what ``i`` gains) against ``cols`` (None = all)."""
+
+    def take(a: NDArray[Any]) -> NDArray[Any]:
+        return a if cols is None else a[..., cols]
+
+    mine, p_mine, gain_themes, gain_w = _query_themes(ix, i, theme)
+    m = ix.n if cols is None else len(cols)
+    inter = np.zeros(m)
+    for t, p in zip(mine, p_mine, strict=True):
+        inter += np.minimum(take(ix.pri_t[t]), p)
+    shared_back = inter / np.maximum(take(ix.psum), 1.0)
+    if theme is None:
+        shared = inter / max(float(ix.psum[i]), 1.0)
+    else:
+        asked = max(float(ix.pri[i, theme]), 3.0)
+        shared = (asked / 5.0) * (take(ix.pri_t[theme]) / 5.0)
+    gain = np.zeros(m)
+    for t, w in zip(gain_themes, gain_w, strict=True):
+        term = take(ix.bonus_t[t]).copy()
+        if ix.known[i, t]:
+            term += (
+                np.where(take(ix.known_t[t]), np.maximum(take(ix.s0_t[t]) - ix.s0[i, t], 0.0), 0.0)
+                / 100.0
+            )
+        gain += w * term
+    return inter, shared, shared_back, gain
+
+
+def _gain_back(ix: PartnerIndex, i: int, cols: NDArray[np.int64] | None) -> F:
+    """What each city of ``cols`` (None = all) gains from ``i``, on everything it cares about."""
+    if cols is None:
+        at: slice | NDArray[np.int64] = slice(None)
+        owner, m = ix.care_row, ix.n
+    else:
+        at, owner = _ranges(ix.care_indptr, cols)
+        m = len(cols)
+    t = ix.care_theme[at]
+    # i's score where it is known, -inf where not: no gain from an unknown score
+    offer = np.where(ix.known[i], ix.s0[i], -np.inf)[t]
+    diff = np.where(ix.care_known[at], np.maximum(offer - ix.care_s[at], 0.0), 0.0)
+    values = ix.care_w[at] * (diff / 100.0 + ix.bonus[i][t])
+    return np.bincount(owner, weights=values, minlength=m).astype(np.float64)
+
+
+def _columns(
+    ix: PartnerIndex,
+    i: int,
+    cols: NDArray[np.int64],
+    theme: int | None,
+    graph: _Graph,
+    w: PartnerWeights,
+    *,
+    similarity: F | None = None,
+) -> _Columns:
+    """Every feature and score term of ``i`` against ``cols``: what ``pair_features`` and
+    ``score_components`` compute for one row, restricted to those columns.
+
+    When ``cols`` is most of the network, every city is computed on whole rows (no
+    gathers) and the columns picked at the end.
+    """
+    arr = ix.arrays
+    dense = 3 * len(cols) >= ix.n
+    sel = None if dense else cols
+
+    def take(a: NDArray[Any]) -> NDArray[Any]:
+        return a if sel is None else a[sel]
+
+    _, shared, shared_back, gain = _thematic(ix, i, sel, theme)
+    gain_back = _gain_back(ix, i, sel)
+    if similarity is not None:
+        sim = take(similarity)
+    elif ix.embeddings.size:
+        vectors = ix.embeddings if sel is None else ix.embeddings[sel]
+        sim = np.asarray(vectors @ ix.embeddings[i], dtype=np.float64)
+    else:
+        sim = np.zeros(ix.n if sel is None else len(sel))
+    if ix.lang_mask is not None:
+        languages = np.bitwise_count(take(ix.lang_mask) & ix.lang_mask[i]).astype(np.int64)
+    else:
+        lang = arr.languages.astype(np.int64)
+        languages = take(lang) @ lang[i]
+    lat, cos_lat = take(ix.lat_r), take(ix.cos_lat)
+    h = (
+        np.sin((lat - ix.lat_r[i]) / 2) ** 2
+        + ix.cos_lat[i] * cos_lat * np.sin((take(ix.lon_r) - ix.lon_r[i]) / 2) ** 2
+    )
+    dist = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+    aa = take(graph.adamic_adar)
+    b_ij = w.shared * shared + w.gain * gain
+    b_ji = w.shared * shared_back + w.gain * gain_back
+    total = np.maximum(b_ij + b_ji, 1e-12)
+    parts = {
+        "reciprocal_benefit": np.where(b_ij + b_ji > 0, 2 * b_ij * b_ji / total, 0.0),
+        "similarity": w.similarity * np.clip(sim, 0.0, 1.0),
+        "language": w.language * np.minimum(languages, 2) / 2.0,
+        "proximity": w.proximity * np.exp(-dist / PROXIMITY_KM),
+        "graph": w.graph * np.log1p(aa),
+        "same_country": w.same_country * (take(arr.country_codes) == arr.country_codes[i]),
+    }
+
+    def pick(a: NDArray[Any]) -> NDArray[Any]:
+        return a[cols] if dense else a
+
+    return _Columns(
+        cols=cols,
+        shared=pick(shared),
+        shared_back=pick(shared_back),
+        gain=pick(gain),
+        gain_back=pick(gain_back),
+        similarity=pick(sim),
+        languages=pick(languages),
+        distance_km=pick(dist),
+        tied=graph.tied[cols],
+        common=graph.common[cols],
+        adamic_adar=pick(aa),
+        parts={name: pick(v) for name, v in parts.items()},
+    )
+
+
+def _pool(
+    ix: PartnerIndex, i: int, filters: PartnerFilters, theme: int | None, graph: _Graph
 ) -> NDArray[np.bool_]:
+    """The cities that pass the filters (exact, over every city)."""
+    arr = ix.arrays
     ok = np.ones(arr.n, dtype=bool)
     ok[i] = False
     if filters.exclude_current:
-        ok &= ~f.tied[0]
+        ok[graph.partners] = False
     if theme is not None:
-        strong = np.nan_to_num(arr.strength[:, theme], nan=0.0) >= 60
-        ok &= (arr.priority[:, theme] > 0) | strong | (arr.practices[:, theme] > 0)
+        ok &= ix.theme_ok_t[theme]
     if filters.languages:
         idx = [arr.language_codes.index(c) for c in filters.languages if c in arr.language_codes]
         ok &= arr.languages[:, idx].any(axis=1) if idx else False
     if filters.max_distance_km is not None:
-        ok &= f.distance_km[0] <= filters.max_distance_km
+        ok &= distance_km(arr.lat[i], arr.lon[i], arr.lat, arr.lon) <= filters.max_distance_km
     if filters.membership is not None:
         ok &= arr.national == (filters.membership == "national")
     for city in filters.forbidden:
         if city in arr.index:
             ok[arr.index[city]] = False
     return ok
+
+
+def _top(values: F, m: int) -> NDArray[np.int64]:
+    """Positions of the ``m`` largest values, largest first, ties by position (a stable sort's order)."""
+    values = np.where(np.isnan(values), -np.inf, values)
+    if len(values) > m:
+        part = np.argpartition(-values, m - 1)[:m]
+        threshold = values[part].min()
+        above = np.flatnonzero(values > threshold)
+        level = np.flatnonzero(values == threshold)[: m - len(above)]
+        chosen = np.concatenate([above, level])
+    else:
+        chosen = np.arange(len(values))
+    return chosen[np.lexsort((chosen, -values[chosen]))]
+
+
+def _rest(ix: PartnerIndex, i: int, theme: int | None, graph: _Graph, w: PartnerWeights) -> F:
+    """Every score term but profile similarity, for every city: one pass over small arrays
+    (the query's theme rows, about four priority entries per city, coordinates, language
+    bits, the two-hop graph row). Used only to bound the score, never shown."""
+    _, shared, shared_back, gain = _thematic(ix, i, None, theme)
+    b_ij = w.shared * shared + w.gain * gain
+    b_ji = w.shared * shared_back + w.gain * _gain_back(ix, i, None)
+    both = b_ij + b_ji
+    rest = np.where(both > 0, 2 * b_ij * b_ji / np.maximum(both, 1e-12), 0.0)
+    if ix.lang_mask is not None:
+        languages = np.bitwise_count(ix.lang_mask & ix.lang_mask[i])
+    else:
+        lang = ix.arrays.languages.astype(np.int64)
+        languages = lang @ lang[i]
+    rest += w.language * np.minimum(languages, 2) / 2.0
+    h = (
+        np.sin((ix.lat_r - ix.lat_r[i]) / 2) ** 2
+        + ix.cos_lat[i] * ix.cos_lat * np.sin((ix.lon_r - ix.lon_r[i]) / 2) ** 2
+    )
+    rest += w.proximity * np.exp(
+        -(2 * EARTH_RADIUS_KM / PROXIMITY_KM) * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+    )
+    near = np.flatnonzero(graph.adamic_adar)
+    rest[near] += w.graph * np.log1p(graph.adamic_adar[near])
+    rest += w.same_country * (ix.arrays.country_codes == ix.arrays.country_codes[i])
+    return rest
+
+
+BOUND_SLACK = 1e-9
+"""Room for rounding between the bound pass and the exact scores."""
+
+
+def _candidates(
+    ix: PartnerIndex,
+    i: int,
+    ok: NDArray[np.bool_],
+    theme: int | None,
+    graph: _Graph,
+    w: PartnerWeights,
+    m: int,
+) -> NDArray[np.int64]:
+    """The cities that can still be among the ``m`` best: exact pruning by a bound.
+
+    Profile similarity is the only term that needs the 384-d vectors. Every other term is
+    computed for every city first (``_rest``); the similarity term lies between
+    ``min(0, w)`` and ``max(0, w)`` (the cosine is clipped to 0..1), so each city's lifted
+    score lies in a known interval. A city whose upper end is below the ``m``-th best lower
+    end cannot reach the top ``m``: its vector is never read. What is left (a few per cent
+    of the network in practice) is scored exactly. The result is the exhaustive ranking.
+    """
+    pool = np.flatnonzero(ok)
+    if not ix.embeddings.size or len(pool) <= m:
+        return pool
+    rest = _rest(ix, i, theme, graph, w)[pool]
+    lift = ix.lift[pool]
+    low = lift * (rest + min(w.similarity, 0.0)) - BOUND_SLACK
+    high = lift * (rest + max(w.similarity, 0.0)) + BOUND_SLACK
+    low = np.where(np.isnan(low), -np.inf, low)
+    threshold = np.partition(low, len(low) - m)[len(low) - m]
+    kept: NDArray[np.int64] = pool[
+        ~(high < threshold)
+    ]  # NaN upper ends stay: the exact pass decides
+    return kept
 
 
 def suggest_partners(
@@ -152,8 +548,16 @@ def suggest_partners(
     k: int = 10,
     filters: PartnerFilters = PartnerFilters(),
     weights: PartnerWeights = PartnerWeights(),
+    index: PartnerIndex | None = None,
+    prune: bool = True,
 ) -> PartnerResult:
-    """Rank partners for one city. Scores are reciprocal: both sides must gain."""
+    """Rank partners for one city. Scores are reciprocal: both sides must gain.
+
+    ``index`` is the snapshot's ``partner_index`` (built and kept beside ``arr`` when not
+    given). Only the cities that can still make the list are scored in full
+    (``_candidates``; ``prune=False`` scores every city that passes the filters, with the
+    same result). The numbers are those of ``pair_features`` + ``score_components``.
+    """
     if city_id not in arr.index:
         raise UnknownCity(f"no city with id {city_id!r}")
     theme = None
@@ -163,42 +567,50 @@ def suggest_partners(
                 f"no theme with id {filters.theme!r}; themes are: {', '.join(arr.theme_ids)}"
             )
         theme = arr.theme_index[filters.theme]
+    ix = index if index is not None else cached_partner_index(arr, embeddings)
     i = arr.index[city_id]
-    f = pair_features(arr, embeddings, np.array([i]), theme)
     if theme is not None:
         weights = replace(weights, graph=weights.graph * weights.graph_with_theme)
-    parts = score_components(f, arr.country_codes, weights)
-    score = np.asarray(sum(parts.values()))[0]
-    ok = _candidates(arr, i, f, filters, theme)
-    chosen = _diverse_top(arr, score, ok, k)
+    graph = _graph(ix, i)
+    ok = _pool(ix, i, filters, theme, graph)
+    m = _pool_size(k)
+    cols = _candidates(ix, i, ok, theme, graph, weights, m) if prune else np.flatnonzero(ok)
+    scored = _columns(ix, i, cols, theme, graph, weights)
+    chosen = [int(cols[p]) for p in _diverse_top(arr, ix.lift[cols] * scored.score, cols, k)]
     forced = [arr.index[c] for c in filters.forced if c in arr.index and arr.index[c] != i]
     extra = [j for j in forced if j not in chosen]
+    final = np.array(chosen[: max(0, k - len(extra))] + extra, dtype=np.int64)
+    shown = _columns(ix, i, final, theme, graph, weights)
     out = [
-        _suggestion(arr, i, j, f, parts, float(score[j]), theme, forced=j in forced)
-        for j in chosen[: max(0, k - len(extra))] + extra
+        _suggestion(arr, ix, i, p, shown, theme, forced=int(j) in forced)
+        for p, j in enumerate(final)
     ]
     return PartnerResult(city_id, tuple(out), int(ok.sum()))
 
 
-def _diverse_top(
-    arr: NetworkArrays, score: NDArray[np.float64], ok: NDArray[np.bool_], k: int
-) -> list[int]:
-    """Greedy re-ranking: discount further cities of a country already listed, lift the less visible."""
-    small = np.nan_to_num(arr.population, nan=np.inf) < SMALL_CITY
-    lifted = score * (1.0 + EXPOSURE_NATIONAL * arr.national + EXPOSURE_SMALL * small)
-    pool = np.flatnonzero(ok)
-    pool = pool[np.argsort(-lifted[pool], kind="stable")][: max(k * 5, 50)]
+def _pool_size(k: int) -> int:
+    """How many of the best the diversity re-ranking chooses from."""
+    return max(k * 5, 50)
+
+
+def _diverse_top(arr: NetworkArrays, lifted: F, cols: NDArray[np.int64], k: int) -> list[int]:
+    """Greedy re-ranking over positions in ``cols``: discount further cities of a country
+    already listed (``lifted`` already carries the exposure lift for the less visible)."""
+    pool = _top(lifted, _pool_size(k))
+    values = np.where(np.isnan(lifted[pool]), -np.inf, lifted[pool])
+    codes = arr.country_codes[cols[pool]]
+    order = cols[pool]
+    listed = np.zeros(len(pool))  # cities of the same country already chosen
+    free = np.ones(len(pool), dtype=bool)
     chosen: list[int] = []
-    per_country: dict[str, int] = {}
-    remaining = list(pool)
-    while remaining and len(chosen) < k:
-        best = max(
-            remaining,
-            key=lambda j: (lifted[j] * DIVERSITY ** per_country.get(arr.countries[j], 0), -j),
-        )
-        chosen.append(int(best))
-        remaining.remove(best)
-        per_country[arr.countries[best]] = per_country.get(arr.countries[best], 0) + 1
+    for _ in range(min(k, len(pool))):
+        value = values * DIVERSITY**listed
+        best = value[free].max()
+        tied = np.flatnonzero(free & (value == best))
+        p = int(tied[np.argmin(order[tied])])
+        free[p] = False
+        chosen.append(int(pool[p]))
+        listed[codes == codes[p]] += 1
     return chosen
 
 
@@ -215,28 +627,31 @@ def _language_names(codes: list[str]) -> str:
 
 def _suggestion(
     arr: NetworkArrays,
+    ix: PartnerIndex,
     i: int,
-    j: int,
-    f: PairFeatures,
-    parts: dict[str, NDArray[np.float64]],
-    score: float,
+    p: int,
+    f: _Columns,
     theme: int | None,
     *,
     forced: bool,
 ) -> PartnerSuggestion:
-    components = {name: round(float(v[0, j]), 4) for name, v in parts.items()}
+    """One listed city (position ``p`` of ``f``) with its components and reasons."""
+    j = int(f.cols[p])
+    values = {name: float(v[p]) for name, v in f.parts.items()}
+    score = sum(values.values())
+    components = {name: round(v, 4) for name, v in values.items()}
     components.update(
-        shared_priorities=round(float(f.shared[0, j]), 4),
-        gain_for_you=round(float(f.gain[0, j]), 4),
-        gain_for_them=round(float(f.gain_back[0, j]), 4),
-        profile_similarity=round(float(f.similarity[0, j]), 4),
-        shared_languages=int(f.languages[0, j]),
-        distance_km=round(float(f.distance_km[0, j]), 1),
-        common_partners=int(f.common[0, j]),
-        adamic_adar=round(float(f.adamic_adar[0, j]), 4),
+        shared_priorities=round(float(f.shared[p]), 4),
+        gain_for_you=round(float(f.gain[p]), 4),
+        gain_for_them=round(float(f.gain_back[p]), 4),
+        profile_similarity=round(float(f.similarity[p]), 4),
+        shared_languages=int(f.languages[p]),
+        distance_km=round(float(f.distance_km[p]), 1),
+        common_partners=int(f.common[p]),
+        adamic_adar=round(float(f.adamic_adar[p]), 4),
     )
-    positive = sum(max(float(v[0, j]), 0.0) for v in parts.values()) or 1.0
-    share = {name: max(float(v[0, j]), 0.0) / positive for name, v in parts.items()}
+    positive = sum(max(v, 0.0) for v in values.values()) or 1.0
+    share = {name: max(v, 0.0) / positive for name, v in values.items()}
     reasons: list[Reason] = []
     name_j = arr.names[j]
     # shared priorities
@@ -275,7 +690,7 @@ def _suggestion(
             "You score {sd:.0f} on {theme} where {src} scores {ss:.0f}, so they gain too",
         ),
     ):
-        t = _best_gain_theme(arr, src, dst, focus)
+        t = _best_gain_theme(ix, src, dst, focus)
         if t is not None:
             text = template.format(
                 dst=arr.names[dst],
@@ -300,11 +715,11 @@ def _suggestion(
                 0.0,
             )
         )
-    if f.similarity[0, j] >= 0.35:
+    if f.similarity[p] >= 0.35:
         reasons.append(
             Reason(
                 "profile_similarity",
-                f"Similar profiles (similarity {f.similarity[0, j]:.2f})",
+                f"Similar profiles (similarity {f.similarity[p]:.2f})",
                 share["similarity"],
             )
         )
@@ -321,8 +736,8 @@ def _suggestion(
         reasons.append(
             Reason("language", "No working language in common: plan for interpretation", 0.0)
         )
-    reasons.append(Reason("distance", f"{f.distance_km[0, j]:,.0f} km apart", share["proximity"]))
-    if f.tied[0, j]:
+    reasons.append(Reason("distance", f"{f.distance_km[p]:,.0f} km apart", share["proximity"]))
+    if f.tied[p]:
         kind, since = arr.tie_kinds.get((min(i, j), max(i, j)), ("partnership", None))
         reasons.append(
             Reason(
@@ -331,7 +746,7 @@ def _suggestion(
                 0.0,
             )
         )
-    elif f.common[0, j] > 0:
+    elif f.common[p] > 0:
         via = np.intersect1d(arr.partners_of(i), arr.partners_of(j))
         names = ", ".join(arr.names[v] for v in via[:2])
         more = f" and {len(via) - 2} more" if len(via) > 2 else ""
@@ -359,13 +774,13 @@ def _suggestion(
     )
 
 
-def _best_gain_theme(arr: NetworkArrays, src: int, dst: int, theme: int | None) -> int | None:
+def _best_gain_theme(ix: PartnerIndex, src: int, dst: int, theme: int | None) -> int | None:
     """The theme where ``src`` cares and ``dst`` is clearly (>= 15 points) stronger."""
-    care = arr.priority[src].astype(np.float64)
+    care = ix.pri[src]
     if theme is not None:
         care = np.zeros_like(care)
         care[theme] = 5.0
-    diff = np.nan_to_num(arr.strength[dst] - arr.strength[src], nan=0.0)
+    diff = np.where(ix.known[dst] & ix.known[src], ix.s0[dst] - ix.s0[src], 0.0)
     value = np.where((care > 0) & (diff >= 15), care * diff, 0.0)
     t = int(np.argmax(value))
     return t if value[t] > 0 else None

@@ -63,3 +63,34 @@ def test_stats_on_the_stored_network(service: NetworkService) -> None:
     stats = service.stats()
     assert stats.cities == 5 and stats.ties == 2
     assert {c.city_id for c in stats.isolated} == {"fo-klaksvik", "es-getxo"}
+
+
+def test_partner_lists_are_kept_per_revision(service: NetworkService, tmp_path: Path) -> None:
+    (first,) = service.partners(["it-messina"], k=3)
+    (again,) = service.partners(["it-messina"], k=3)
+    assert again is first  # same revision, same question: the kept list
+    (other,) = service.partners(["it-messina"], k=2)
+    assert other is not first and len(other.suggestions) <= 2
+    data = tiny()
+    data["cities"].append(
+        {
+            "id": "pt-braga",
+            "name": "Braga",
+            "country": "PT",
+            "lat": 41.55,
+            "lon": -8.42,
+            "languages": "pt;en",
+        }
+    )
+    assert ingest_path(write_csvs(tmp_path / "more", data), service.store).ok
+    (fresh,) = service.partners(["it-messina"], k=3)
+    assert fresh is not first  # a write moved the revision: computed again on the new network
+    assert "pt-braga" in {s.city_id for s in service.partners(["it-messina"], k=10)[0].suggestions}
+
+
+def test_the_partner_cache_is_bounded(store: GraphStore, tmp_path: Path) -> None:
+    assert ingest_path(write_csvs(tmp_path / "ds", tiny()), store).ok
+    service = NetworkService(store, default_encoder(), partner_cache_size=2)
+    for k in (1, 2, 3, 4):
+        service.partners(["it-messina"], k=k)
+    assert len(service._partner_cache) == 2
