@@ -145,6 +145,20 @@ def delete_rel(kind: Kind) -> str:
     )
 
 
+LOCK_REVISION = (
+    f"MERGE (m:{META} {{name: 'revision'}}) ON CREATE SET m.value = 0 "
+    "SET m.lock = true REMOVE m.lock"
+)
+"""The first statement of every transaction that writes network data.
+
+Writing to the revision node takes its exclusive lock, held until the transaction ends,
+so writers run one at a time and each plans from what the one before it committed.
+Neo4j reads are read-committed and take no locks: without this, a writer that waited
+for another's row lock would overwrite that writer's columns with what it read before
+the wait (a lost update). The statement writes a constant, never a value it read: a
+value read before the lock was granted could be stale and would be written back (as
+``SET m.value = m.value`` would do to the revision itself). Read the revision after it.
+"""
 BUMP_REVISION = (
     f"MERGE (m:{META} {{name: 'revision'}}) "
     "SET m.value = coalesce(m.value, 0) + 1 RETURN m.value AS revision"

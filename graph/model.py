@@ -100,10 +100,20 @@ def _split_list(value: Any) -> Any:
 
 
 def _check_id(value: str) -> str:
+    """Ids travel in cells, lists and URL paths (``/v1/cities/{id}``): each must survive all three.
+
+    A ``/`` (even escaped as ``%2F``) splits the path segment, and ``.`` and ``..`` are
+    path steps that clients and proxies collapse, so such ids could be stored but never
+    addressed.
+    """
     if LIST_SEPARATOR in value:
         raise ValueError(f"ids may not contain {LIST_SEPARATOR!r}, the list separator")
     if any(ord(ch) < 32 for ch in value):
         raise ValueError("ids may not contain control characters")
+    if "/" in value:
+        raise ValueError("ids may not contain '/': they are part of URL paths")
+    if value in {".", ".."}:
+        raise ValueError(f"{value!r} is not an id: it is a step in a URL path")
     return value
 
 

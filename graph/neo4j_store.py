@@ -3,7 +3,9 @@
 One driver per store object (create the store once per process). Every upsert is one
 managed write transaction (``execute_write``), so the driver retries it on transient
 errors; its work is idempotent (MERGE) and re-plans from what it reads, so a retry is
-safe. Statements come from ``graph.cypher``; values travel only as parameters.
+safe. Every transaction that writes network data starts by locking the revision node
+(``cypher.LOCK_REVISION``), so writers are serialised and plan from committed data.
+Statements come from ``graph.cypher``; values travel only as parameters.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from graph.store import (
 )
 
 WRITE_CHUNK = 5000  # rows per UNWIND statement
+SNAPSHOT_ATTEMPTS = 3  # lock-free snapshot reads before one that takes the writers' lock
 
 
 class _RollBack(Exception):
@@ -113,6 +116,8 @@ class Neo4jStore:
         self, batch: GraphBatch, *, dry_run: bool = False, progress: Progress | None = None
     ) -> UpsertReport:
         def work(tx: ManagedTransaction) -> UpsertReport:
+            # the lock comes first: every read that plans this write must see the last commit
+            tx.run(cypher.LOCK_REVISION).consume()
             report = UpsertReport(dry_run=dry_run)
             total, done = len(batch), 0
             for kind in Kind:
@@ -127,10 +132,8 @@ class Neo4jStore:
                     done += len(chunk)
                     if progress:
                         progress(done, total)
-            if report.changed:
-                report.revision = tx.run(cypher.BUMP_REVISION).single(strict=True)["revision"]
-            else:
-                report.revision = tx.run(cypher.READ_REVISION).single(strict=True)["revision"]
+            statement = cypher.BUMP_REVISION if report.changed else cypher.READ_REVISION
+            report.revision = tx.run(statement).single(strict=True)["revision"]
             if dry_run:
                 raise _RollBack(report)
             return report
@@ -178,6 +181,7 @@ class Neo4jStore:
         k = normalise_key(kind, key)
 
         def work(tx: ManagedTransaction) -> bool:
+            tx.run(cypher.LOCK_REVISION).consume()  # before the referrers check reads
             if spec.label is not None:
                 types = [
                     r.rel.value
@@ -220,16 +224,41 @@ class Neo4jStore:
         return result
 
     def snapshot(self) -> NetworkSnapshot:
-        def work(tx: ManagedTransaction) -> NetworkSnapshot:
-            revision = tx.run(cypher.READ_REVISION).single(strict=True)["revision"]
-            rows: dict[Kind, list[Any]] = {}
-            for kind in Kind:
-                result = tx.run(cypher.read_all(kind))
-                rows[kind] = [from_props(kind, props) for (props,) in result]
-            return build_snapshot(revision, rows)
+        """Every row at one revision: read optimistically, under the writers' lock if need be.
 
-        result: NetworkSnapshot = self._run(work, write=False)
-        return result
+        Neo4j reads are read-committed, not snapshot-isolated: a writer committing between
+        two of the snapshot's statements would leave it holding some kinds from before the
+        commit and some from after. Every write of network data bumps the revision in its
+        own transaction, so reading the revision before and after the rows tells whether
+        one landed in between; if so the read is repeated. Readers take no lock on the
+        happy path, so snapshots neither wait for an ingest nor hold one up. Only when
+        writes keep landing (``SNAPSHOT_ATTEMPTS`` reads in a row torn) does the last read
+        take the revision lock that every writer takes first, which guarantees one state at
+        the price of waiting for the running writer.
+        """
+        for _ in range(SNAPSHOT_ATTEMPTS):
+            snap: NetworkSnapshot | None = self._run(self._read_snapshot, write=False)
+            if snap is not None:
+                return snap
+        locked: NetworkSnapshot = self._run(
+            lambda tx: self._read_snapshot(tx, locked=True), write=True
+        )
+        return locked
+
+    def _read_snapshot(
+        self, tx: ManagedTransaction, locked: bool = False
+    ) -> NetworkSnapshot | None:
+        """The snapshot, or None when a commit landed while the rows were read."""
+        if locked:
+            tx.run(cypher.LOCK_REVISION).consume()
+        revision = tx.run(cypher.READ_REVISION).single(strict=True)["revision"]
+        rows: dict[Kind, list[Any]] = {}
+        for kind in Kind:
+            result = tx.run(cypher.read_all(kind))
+            rows[kind] = [from_props(kind, props) for (props,) in result]
+        if not locked and tx.run(cypher.READ_REVISION).single(strict=True)["revision"] != revision:
+            return None
+        return build_snapshot(revision, rows)
 
     def revision(self) -> int:
         def work(tx: ManagedTransaction) -> int:

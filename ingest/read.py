@@ -225,9 +225,47 @@ def _read_json(file: Path) -> RawDataset:
                 )
             )
             continue
+        too_long = _too_long_integer(value)
+        if too_long is not None:
+            column, digits = too_long
+            out.errors.append(
+                RowError(name, line, column, f"a number of {digits} digits is too long to read")
+            )
+            continue
         values = {k: ("" if v is None else v) for k, v in value.items()}
         out.rows.append(RawRow(kind, name, line, values))
     return out
+
+
+class _TooLongInteger:
+    """An integer literal longer than Python will convert (``sys.get_int_max_str_digits``).
+
+    ``int()`` refuses such a literal with ValueError, which would end the whole read; the
+    decoder keeps it as this marker instead, and the row that holds it is reported with
+    its field, like any other bad value.
+    """
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+def _parse_int(text: str) -> int | _TooLongInteger:
+    try:
+        return int(text)
+    except ValueError:
+        return _TooLongInteger(len(text.lstrip("-")))
+
+
+def _too_long_integer(value: dict[str, Any]) -> tuple[str, int] | None:
+    """The first field (or item of a list field) holding a too-long integer, and its digits."""
+    for column, cell in value.items():
+        items = cell if isinstance(cell, list) else (cell,)
+        for item in items:
+            if isinstance(item, _TooLongInteger):
+                return column, item.digits
+    return None
 
 
 class _ShapeError(ValueError):
@@ -242,7 +280,7 @@ def _json_arrays(text: str) -> list[tuple[str, int, Any]]:
     ``json.loads`` forgets positions; decoding element by element with ``raw_decode``
     keeps them, so an error can name the line of the object it is about.
     """
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_int=_parse_int)
     ws = " \t\r\n"
     pos = 0
 

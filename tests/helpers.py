@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 from graph.model import SPECS, Kind
 from graph.store import GraphBatch
+from ingest.export import csv_writer
 from ingest.read import read_dataset
 from ingest.validate import check_rows
 
@@ -153,7 +153,7 @@ def write_csvs(folder: Path, data: dict[str, list[dict[str, Any]]]) -> Path:
             [c for c in all_columns if any(c in r for r in rows)] if rows else list(all_columns)
         )
         with (folder / f"{stem}.csv").open("w", encoding="utf-8", newline="") as fh:
-            out = csv.writer(fh, lineterminator="\n")
+            out = csv_writer(fh)
             out.writerow(columns)
             for row in rows:
                 out.writerow(["" if row.get(c) is None else row.get(c) for c in columns])

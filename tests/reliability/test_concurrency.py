@@ -55,18 +55,6 @@ pytestmark = pytest.mark.slow
 NO_HANG_S = 120
 ROUNDS = 3
 
-LOST_UPDATE = (
-    "Neo4jStore.upsert plans each row from what it read before taking any lock (read "
-    "committed), then writes the whole node with SET n = row: a writer that waited for "
-    "another's lock overwrites that writer's columns with stale values (lost update)"
-)
-TORN_SNAPSHOT = (
-    "Neo4jStore.snapshot reads kind after kind in one read transaction, but Neo4j reads "
-    "are read-committed, not snapshot-isolated: a commit between two statements yields a "
-    "snapshot that is neither the state before nor the state after"
-)
-
-
 # --- the three operations ---------------------------------------------------------------
 
 
@@ -262,11 +250,6 @@ def test_two_sqlite_ingests_and_an_accept_in_three_processes_end_in_a_serial_ord
 
 
 @pytest.mark.neo4j
-@pytest.mark.xfail(
-    strict=False,
-    raises=NoSerialOrder,
-    reason="by chance only, through the lost update proven below (" + LOST_UPDATE + ")",
-)
 def test_two_neo4j_ingests_and_an_accept_in_three_threads_end_in_a_serial_order(
     planned: dict[str, Any], neo4j_url: str
 ) -> None:
@@ -366,13 +349,11 @@ def _waiting_for_a_lock(kind: str, url: str, timeout: float) -> None:
 
 
 def test_an_update_that_waited_for_a_lock_does_not_overwrite_the_other_writer(
-    request: pytest.FixtureRequest, two_handles: tuple[str, GraphStore, GraphStore]
+    two_handles: tuple[str, GraphStore, GraphStore],
 ) -> None:
     kind, first, second = two_handles
-    if kind == "neo4j":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=LOST_UPDATE))
     theme = {"id": "t", "name": "T"}
-    first.upsert(GraphBatch({Kind.CITIES: [dict(CITY)], Kind.THEMES: [theme]}))
+    start = first.upsert(GraphBatch({Kind.CITIES: [dict(CITY)], Kind.THEMES: [theme]})).revision
     # the first writer sets the population and holds its transaction open after writing
     wrote, go = threading.Event(), threading.Event()
 
@@ -398,17 +379,15 @@ def test_an_update_that_waited_for_a_lock_does_not_overwrite_the_other_writer(
     assert not t1.is_alive() and not t2.is_alive()
     (city,) = first.snapshot().cities
     assert (city.population, city.coordinator_hours) == (111, 9.0), "an update was lost"
+    assert first.revision() == start + 2, "a revision bump was lost"
 
 
 def test_a_snapshot_taken_while_another_writer_commits_is_one_state(
-    request: pytest.FixtureRequest,
     two_handles: tuple[str, GraphStore, GraphStore],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     kind, reader, writer = two_handles
-    if kind == "neo4j":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=TORN_SNAPSHOT))
     cities = [{**CITY, "id": f"c{i}", "name": f"City {i}"} for i in range(3)]
     writer.upsert(GraphBatch({Kind.CITIES: cities}))
     before = state(writer)
