@@ -160,6 +160,7 @@ class PartnerIndex:
     lat_r: NDArray[np.float64]
     lon_r: NDArray[np.float64]
     cos_lat: NDArray[np.float64]
+    xyz: NDArray[np.float64]  # (n, 3) unit vectors of the places: 1 - dot = 2 haversine(h)
     ties_indptr: NDArray[np.int64]
     ties_indices: NDArray[np.int64]
     inv_log_degree: NDArray[np.float64]  # Adamic-Adar's weight of each city as a go-between
@@ -218,6 +219,13 @@ def partner_index(arr: NetworkArrays, embeddings: NDArray[np.float32]) -> Partne
         lat_r=lat_r,
         lon_r=np.radians(arr.lon),
         cos_lat=np.cos(lat_r),
+        xyz=np.column_stack(
+            [
+                np.cos(lat_r) * np.cos(np.radians(arr.lon)),
+                np.cos(lat_r) * np.sin(np.radians(arr.lon)),
+                np.sin(lat_r),
+            ]
+        ),
         ties_indptr=ties.indptr.astype(np.int64),
         ties_indices=ties.indices.astype(np.int64),
         inv_log_degree=np.where(degree > 1, 1.0 / np.log(np.maximum(degree, 2)), 0.0),
@@ -301,6 +309,22 @@ class _Columns:
     @property
     def score(self) -> F:
         return np.asarray(sum(self.parts.values()))
+
+    def subset(self, at: NDArray[np.int64]) -> _Columns:
+        return _Columns(
+            cols=self.cols[at],
+            shared=self.shared[at],
+            shared_back=self.shared_back[at],
+            gain=self.gain[at],
+            gain_back=self.gain_back[at],
+            similarity=self.similarity[at],
+            languages=self.languages[at],
+            distance_km=self.distance_km[at],
+            tied=self.tied[at],
+            common=self.common[at],
+            adamic_adar=self.adamic_adar[at],
+            parts={name: v[at] for name, v in self.parts.items()},
+        )
 
 
 def _query_themes(
@@ -490,10 +514,7 @@ def _rest(ix: PartnerIndex, i: int, theme: int | None, graph: _Graph, w: Partner
         lang = ix.arrays.languages.astype(np.int64)
         languages = lang @ lang[i]
     rest += w.language * np.minimum(languages, 2) / 2.0
-    h = (
-        np.sin((ix.lat_r - ix.lat_r[i]) / 2) ** 2
-        + ix.cos_lat[i] * ix.cos_lat * np.sin((ix.lon_r - ix.lon_r[i]) / 2) ** 2
-    )
+    h = (1.0 - ix.xyz @ ix.xyz[i]) / 2  # haversine's h from the chord (bound only: ~1e-12 km off)
     rest += w.proximity * np.exp(
         -(2 * EARTH_RADIUS_KM / PROXIMITY_KM) * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
     )
@@ -503,8 +524,11 @@ def _rest(ix: PartnerIndex, i: int, theme: int | None, graph: _Graph, w: Partner
     return rest
 
 
-BOUND_SLACK = 1e-9
-"""Room for rounding between the bound pass and the exact scores."""
+BOUND_SLACK = 1e-7
+"""Room for rounding between the bound pass and the exact scores (far above the 1e-12
+the chord form of the distance can differ by)."""
+PRUNE_FROM = 1_000
+"""Below this many cities passing the filters, the bound pass costs more than it saves."""
 
 
 def _candidates(
@@ -526,7 +550,7 @@ def _candidates(
     of the network in practice) is scored exactly. The result is the exhaustive ranking.
     """
     pool = np.flatnonzero(ok)
-    if not ix.embeddings.size or len(pool) <= m:
+    if not ix.embeddings.size or len(pool) <= max(m, PRUNE_FROM):
         return pool
     rest = _rest(ix, i, theme, graph, w)[pool]
     lift = ix.lift[pool]
@@ -580,9 +604,13 @@ def suggest_partners(
     forced = [arr.index[c] for c in filters.forced if c in arr.index and arr.index[c] != i]
     extra = [j for j in forced if j not in chosen]
     final = np.array(chosen[: max(0, k - len(extra))] + extra, dtype=np.int64)
-    shown = _columns(ix, i, final, theme, graph, weights)
+    if extra:
+        shown = _columns(ix, i, final, theme, graph, weights)
+    else:  # the listed cities were all scored above: pick their columns
+        shown = scored.subset(np.searchsorted(cols, final))
+    context = _ReasonContext.build(ix, i, final, theme, graph)
     out = [
-        _suggestion(arr, ix, i, p, shown, theme, forced=int(j) in forced)
+        _suggestion(arr, i, p, shown, theme, context, forced=int(j) in forced)
         for p, j in enumerate(final)
     ]
     return PartnerResult(city_id, tuple(out), int(ok.sum()))
@@ -625,13 +653,58 @@ def _language_names(codes: list[str]) -> str:
     return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
+@dataclass(frozen=True, eq=False)
+class _ReasonContext:
+    """What the reasons of one query's listed cities read, gathered once for all of them."""
+
+    mine: list[int]  # the query city's priority themes, in theme order
+    priority_i: list[int]
+    priority: list[list[int]]  # (listed, T)
+    languages_i: list[int]  # the query city's language indices
+    languages: list[list[bool]]  # (listed, L)
+    partners_i: set[int]
+    gain_for_you: list[int | None]  # the theme each listed city offers most on
+    gain_for_them: list[int | None]  # the theme the query city offers each most on
+
+    @staticmethod
+    def build(
+        ix: PartnerIndex, i: int, listed: NDArray[np.int64], theme: int | None, graph: _Graph
+    ) -> _ReasonContext:
+        arr = ix.arrays
+        care_i = ix.pri[i]
+        if theme is not None:
+            care_i = np.zeros_like(care_i)
+            care_i[theme] = 5.0
+        both_known = ix.known[listed] & ix.known[i]
+        return _ReasonContext(
+            mine=np.flatnonzero(arr.priority[i]).tolist(),
+            priority_i=arr.priority[i].tolist(),
+            priority=arr.priority[listed].tolist(),
+            languages_i=np.flatnonzero(arr.languages[i]).tolist(),
+            languages=arr.languages[listed].tolist(),
+            partners_i=set(graph.partners.tolist()),
+            gain_for_you=_best_gain_themes(care_i[None, :], ix.s0[listed] - ix.s0[i], both_known),
+            gain_for_them=_best_gain_themes(ix.pri[listed], ix.s0[i] - ix.s0[listed], both_known),
+        )
+
+
+def _best_gain_themes(care: F, diff: F, known: NDArray[np.bool_]) -> list[int | None]:
+    """Per row: the theme where the receiver cares and the giver is clearly (>= 15 points)
+    stronger, by care times the difference (first such theme on ties), or None."""
+    diff = np.where(known, diff, 0.0)
+    value = np.where((care > 0) & (diff >= 15), care * diff, 0.0)
+    best = np.argmax(value, axis=1)
+    found = value[np.arange(len(value)), best] > 0
+    return [int(t) if ok else None for t, ok in zip(best, found, strict=True)]
+
+
 def _suggestion(
     arr: NetworkArrays,
-    ix: PartnerIndex,
     i: int,
     p: int,
     f: _Columns,
     theme: int | None,
+    c: _ReasonContext,
     *,
     forced: bool,
 ) -> PartnerSuggestion:
@@ -655,42 +728,35 @@ def _suggestion(
     reasons: list[Reason] = []
     name_j = arr.names[j]
     # shared priorities
-    both = np.flatnonzero((arr.priority[i] > 0) & (arr.priority[j] > 0))
-    if theme is not None:
-        both = both[both == theme]
-    if both.size:
-        order = both[
-            np.argsort(-np.minimum(arr.priority[i, both], arr.priority[j, both]), kind="stable")
-        ][:2]
-        text = "; ".join(
-            f"{arr.theme_names[t]} ({arr.priority[i, t]}/5 and {arr.priority[j, t]}/5)"
-            for t in order
-        )
+    pi, pj = c.priority_i, c.priority[p]
+    both = [t for t in c.mine if pj[t] > 0 and (theme is None or t == theme)]
+    if both:
+        order = sorted(both, key=lambda t: -min(pi[t], pj[t]))[:2]
+        text = "; ".join(f"{arr.theme_names[t]} ({pi[t]}/5 and {pj[t]}/5)" for t in order)
         reasons.append(
             Reason("shared_theme", f"Both prioritise {text}", share["reciprocal_benefit"] / 2)
         )
-    elif theme is not None and arr.priority[j, theme] > 0:
-        text = f"{name_j} prioritises {arr.theme_names[theme]} ({arr.priority[j, theme]}/5)"
+    elif theme is not None and pj[theme] > 0:
+        text = f"{name_j} prioritises {arr.theme_names[theme]} ({pj[theme]}/5)"
         reasons.append(Reason("shared_theme", text, share["reciprocal_benefit"] / 2))
     # complementarity, both ways: what you gain on the theme asked (or any you care about),
     # and what they gain on anything they care about
-    for src, dst, focus, kind, template in (
+    for src, dst, t, kind, template in (
         (
             i,
             j,
-            theme,
+            c.gain_for_you[p],
             "complementary_strength",
             "{dst} scores {sd:.0f} on {theme} where you score {ss:.0f}",
         ),
         (
             j,
             i,
-            None,
+            c.gain_for_them[p],
             "mutual_gain",
             "You score {sd:.0f} on {theme} where {src} scores {ss:.0f}, so they gain too",
         ),
     ):
-        t = _best_gain_theme(ix, src, dst, focus)
         if t is not None:
             text = template.format(
                 dst=arr.names[dst],
@@ -723,11 +789,7 @@ def _suggestion(
                 share["similarity"],
             )
         )
-    shared_langs = [
-        c
-        for c, a, b in zip(arr.language_codes, arr.languages[i], arr.languages[j], strict=True)
-        if a and b
-    ]
+    shared_langs = [arr.language_codes[x] for x in c.languages_i if c.languages[p][x]]
     if shared_langs:
         reasons.append(
             Reason("language", f"You share {_language_names(shared_langs)}", share["language"])
@@ -747,7 +809,7 @@ def _suggestion(
             )
         )
     elif f.common[p] > 0:
-        via = np.intersect1d(arr.partners_of(i), arr.partners_of(j))
+        via = sorted(c.partners_i.intersection(arr.partners_of(j).tolist()))
         names = ", ".join(arr.names[v] for v in via[:2])
         more = f" and {len(via) - 2} more" if len(via) > 2 else ""
         reasons.append(
@@ -772,15 +834,3 @@ def _suggestion(
         components=components,
         forced=forced,
     )
-
-
-def _best_gain_theme(ix: PartnerIndex, src: int, dst: int, theme: int | None) -> int | None:
-    """The theme where ``src`` cares and ``dst`` is clearly (>= 15 points) stronger."""
-    care = ix.pri[src]
-    if theme is not None:
-        care = np.zeros_like(care)
-        care[theme] = 5.0
-    diff = np.where(ix.known[dst] & ix.known[src], ix.s0[dst] - ix.s0[src], 0.0)
-    value = np.where((care > 0) & (diff >= 15), care * diff, 0.0)
-    t = int(np.argmax(value))
-    return t if value[t] > 0 else None

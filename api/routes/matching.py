@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
-from api.deps import AnalystOrAdmin, Caller, Reader, ServiceDep, check_own_city
+from api.deps import (
+    AnalystOrAdmin,
+    Caller,
+    Reader,
+    ServiceDep,
+    bearer,
+    check_own_city,
+    get_principal,
+    get_service,
+)
 from api.schemas import IngestReportOut, jsonable
 from graph.errors import InvalidInput
 from graph.model import Kind
 from ingest.load import ingest_rows
 from ingest.read import RawRow
 from matching import graph_export
-from matching.partners import PartnerFilters
+from matching.partners import PartnerFilters, PartnerResult
 
 router = APIRouter(prefix="/v1", tags=["matching"])
 CityId = Annotated[str, Path(max_length=200, description="A city id, e.g. pt-amadora.")]
@@ -52,10 +66,10 @@ class PartnersOut(BaseModel):
         404: {"description": "Unknown city"},
     },
 )
-def partners(
+async def partners(
+    request: Request,
     city_id: CityId,
-    service: ServiceDep,
-    caller: Caller,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     k: Annotated[int, Query(ge=1, le=50)] = 10,
     theme: Annotated[str | None, Query(max_length=200)] = None,
     language: Annotated[
@@ -66,8 +80,9 @@ def partners(
     membership: Literal["international", "national"] | None = None,
     include_current: bool = False,
 ) -> Any:
-    if caller.role == "coordinator":
-        check_own_city(caller, city_id)
+    # The busiest endpoint: the key check, the suggestions and the JSON run in one worker
+    # thread (the same checks as the ``Caller`` dependency, without a thread hop for each
+    # dependency); the store is never touched on the event loop.
     filters = PartnerFilters(
         theme=theme,
         languages=tuple(language or ()),
@@ -75,8 +90,45 @@ def partners(
         membership=membership,
         exclude_current=not include_current,
     )
-    (result,) = service.partners([city_id], k=k, filters=filters)
-    return JSONResponse(jsonable(result))
+    service = get_service(request)
+
+    def answer() -> Response:
+        caller = get_principal(service.store, credentials)
+        if caller.role == "coordinator":
+            check_own_city(caller, city_id)
+        (result,) = service.partners([city_id], k=k, filters=filters)
+        return Response(_rendered(result), media_type="application/json")
+
+    return await anyio.to_thread.run_sync(answer, limiter=_PARTNER_THREADS)
+
+
+_PARTNER_THREADS = anyio.CapacityLimiter(2)
+"""Partner requests compute in at most this many threads at once, the others waiting their
+turn in order: with 40 threads all computing, the interpreter lock is handed round
+unfairly and some requests wait many times longer than the rest."""
+
+
+_RENDERED: OrderedDict[int, tuple[PartnerResult, bytes]] = OrderedDict()
+_RENDERED_SIZE = 1024
+_RENDERED_LOCK = threading.Lock()
+
+
+def _rendered(result: PartnerResult) -> bytes:
+    """The JSON body of a partner list; kept for the lists the service keeps (the same
+    object comes back for the same question at the same revision)."""
+    with _RENDERED_LOCK:
+        hit = _RENDERED.get(id(result))
+        if hit is not None and hit[0] is result:
+            _RENDERED.move_to_end(id(result))
+            return hit[1]
+    body = json.dumps(
+        jsonable(result), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    ).encode("utf-8")
+    with _RENDERED_LOCK:
+        _RENDERED[id(result)] = (result, body)
+        while len(_RENDERED) > _RENDERED_SIZE:
+            _RENDERED.popitem(last=False)
+    return body
 
 
 class InterestIn(BaseModel):
