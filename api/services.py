@@ -81,7 +81,7 @@ class NetworkService:
         encoder: Encoder,
         *,
         weights: PartnerWeights = PartnerWeights(),
-        partner_cache_size: int = 4096,
+        partner_cache_size: int = 2048,
     ) -> None:
         self.store = store
         self.encoder = encoder
@@ -91,7 +91,8 @@ class NetworkService:
         self._stats: tuple[tuple[int, int], NetworkStats] | None = None
         self._lock = threading.Lock()
         # Partner lists by (revision, city, k, filters, weights): a snapshot never changes
-        # under a revision, so an entry is right until the revision moves; bounded LRU.
+        # under a revision, so an entry is right until the revision moves; bounded LRU
+        # (about 15 KB a list: 2,048 lists hold about 30 MB).
         self._partner_cache: OrderedDict[PartnerKey, PartnerResult] = OrderedDict()
         self._partner_cache_size = partner_cache_size
         self._partner_cache_lock = threading.Lock()
