@@ -549,19 +549,15 @@ def _candidates(
     end cannot reach the top ``m``: its vector is never read. What is left (a few per cent
     of the network in practice) is scored exactly. The result is the exhaustive ranking.
     """
-    pool = np.flatnonzero(ok)
-    if not ix.embeddings.size or len(pool) <= max(m, PRUNE_FROM):
-        return pool
-    rest = _rest(ix, i, theme, graph, w)[pool]
-    lift = ix.lift[pool]
-    low = lift * (rest + min(w.similarity, 0.0)) - BOUND_SLACK
-    high = lift * (rest + max(w.similarity, 0.0)) + BOUND_SLACK
-    low = np.where(np.isnan(low), -np.inf, low)
-    threshold = np.partition(low, len(low) - m)[len(low) - m]
-    kept: NDArray[np.int64] = pool[
-        ~(high < threshold)
-    ]  # NaN upper ends stay: the exact pass decides
-    return kept
+    if not ix.embeddings.size or int(ok.sum()) <= max(m, PRUNE_FROM):
+        return np.flatnonzero(ok)
+    rest = _rest(ix, i, theme, graph, w)
+    low = ix.lift * (rest + min(w.similarity, 0.0)) - BOUND_SLACK
+    high = low + ix.lift * abs(w.similarity) + 2 * BOUND_SLACK
+    low[~ok] = -np.inf
+    threshold = np.partition(low, ix.n - m)[ix.n - m]
+    kept: NDArray[np.int64] = np.flatnonzero(ok & ~(high < threshold))
+    return kept  # (a NaN upper end stays in: the exact pass decides)
 
 
 def suggest_partners(
