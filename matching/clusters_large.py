@@ -685,26 +685,53 @@ class _PoolSolver:
         return np.asarray(self.pool.langs[list(nodes)].astype(np.int64) @ wl.T > 0)
 
     def place(self) -> None:
-        """Place every unplaced city into the compatible cluster with room where it adds most."""
+        """Place every unplaced city into the compatible cluster with room where it adds most.
+
+        Greedy, best (city, cluster) pair first. Placing city ``r`` in cluster ``c`` changes
+        only column ``c`` (its affinity sums, size and working languages) and retires row
+        ``r``, so the gain matrix is computed once and patched one column per step, and
+        each row keeps its best column: a step costs O(cities) plus a re-scan of the rows
+        whose best was ``c``, not a new gain matrix. The picks are the ones a full
+        recomputation makes (first row, then first column, among equal gains); at 100,000
+        cities this is the difference between hours and seconds.
+        """
         hi = self.rules.max_size
+        rows = np.asarray(self.unplaced(), dtype=np.int64)
+        cols = np.asarray([c for c in self.live() if self.size[c] < hi], dtype=np.int64)
+        if not len(rows) or not len(cols):
+            return
+        cover = self.cw * self.pool.cov[rows]
+        gain = self.S[np.ix_(rows, cols)] - self.gamma * self.size[cols][None, :] + cover[:, None]
+        gain = np.where(self.compatible(rows.tolist(), cols.tolist()), gain, -np.inf)
+        speaks = self.pool.langs[rows].astype(np.int64)
+        every = np.arange(len(rows))
+        best = gain.argmax(axis=1)
+        best_gain = gain[every, best]
+        alive = np.ones(len(rows), dtype=bool)
         while True:
-            pool = self.unplaced()
-            live = [c for c in self.live() if self.size[c] < hi]
-            if not pool or not live:
+            a = int(np.argmax(np.where(alive, best_gain, -np.inf)))
+            if not alive[a] or best_gain[a] == -np.inf:
                 return
-            cols = np.asarray(live)
-            rows = np.asarray(pool)
-            gain = (
-                self.S[np.ix_(rows, cols)]
-                - self.gamma * self.size[cols][None, :]
-                + self.cw * self.pool.cov[rows][:, None]
-            )
-            ok = self.compatible(pool, live)
-            if not ok.any():
-                return
-            gain = np.where(ok, gain, -np.inf)
-            a, b = np.unravel_index(int(np.argmax(gain)), gain.shape)
-            self.add(int(rows[a]), int(cols[b]))
+            b = int(best[a])
+            c = int(cols[b])
+            self.add(int(rows[a]), c)
+            alive[a] = False
+            if self.size[c] >= hi:
+                gain[:, b] = -np.inf
+            else:
+                column = self.S[rows, c] - self.gamma * self.size[c] + cover
+                if self.rules.require_language:
+                    shared = self.pool.langs[self.members[c]].all(axis=0).astype(np.int64)
+                    column = np.where(speaks @ shared > 0, column, -np.inf)
+                gain[:, b] = column
+            stale = np.flatnonzero(alive & (best == b))
+            if len(stale):
+                best[stale] = gain[stale].argmax(axis=1)
+                best_gain[stale] = gain[stale, best[stale]]
+            new = gain[:, b]
+            better = alive & (best != b) & ((new > best_gain) | ((new == best_gain) & (b < best)))
+            best[better] = b
+            best_gain[better] = new[better]
 
     def fix(self) -> None:
         """Mend clusters that break lead / mixed / country / network / size rules."""

@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import random
+import resource
 import sys
 import time
 from collections.abc import Sequence
@@ -246,8 +247,13 @@ def exact_vs_heuristic(seeds: Sequence[int]) -> list[dict[str, Any]]:
 def scaling(sizes: Sequence[int]) -> list[dict[str, Any]]:
     rows = []
     for n in sizes:
+        t = time.perf_counter()
         p = planted(n, noise=1.0, n_themes=12, seed=1, sparse_k=30)
-        row: dict[str, Any] = {"cities": n, "affinity": "csr, 30 strongest per city"}
+        row: dict[str, Any] = {
+            "cities": n,
+            "affinity": "csr, 30 strongest per city",
+            "generate_s": round(time.perf_counter() - t, 3),
+        }
         for kind in ("thematic", "geographic"):
             params = ClusterParams(
                 kind=kind,
@@ -267,6 +273,8 @@ def scaling(sizes: Sequence[int]) -> list[dict[str, Any]]:
             }
             if kind == "thematic":
                 row[kind]["ari"] = round(adjusted_rand_score(p.labels, labels_of(groups, n)), 4)
+        # the process's peak so far (ru_maxrss is KiB on Linux): an upper bound for this size
+        row["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         rows.append(row)
     return rows
 
@@ -276,6 +284,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--quick", action="store_true", help="300 cities only, one noise level")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--scale",
+        type=int,
+        nargs="*",
+        default=[3000],
+        help="city counts for the sparse-affinity timing section (e.g. 3000 10000 100000)",
+    )
+    ap.add_argument("--scale-only", action="store_true", help="skip the planted and exact sections")
     a = ap.parse_args()
     grid = [
         (300, 0.6, 0.0),
@@ -299,9 +315,13 @@ def main() -> None:
             "themes": 12,
             "lead_min_strength": 70,
         },
-        "planted": [scenario(n, noise, pn, a.seed, baselines=True) for n, noise, pn in grid],
-        "exact_vs_heuristic": exact_vs_heuristic([11, 12, 13] if a.quick else [11, 12, 13, 14, 15]),
-        "scaling": scaling([] if a.quick else [3000]),
+        "planted": []
+        if a.scale_only
+        else [scenario(n, noise, pn, a.seed, baselines=True) for n, noise, pn in grid],
+        "exact_vs_heuristic": []
+        if a.scale_only
+        else exact_vs_heuristic([11, 12, 13] if a.quick else [11, 12, 13, 14, 15]),
+        "scaling": scaling([] if a.quick else a.scale),
     }
     result["total_seconds"] = round(time.perf_counter() - t0, 1)
     text = json.dumps(result, indent=2)

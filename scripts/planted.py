@@ -204,22 +204,38 @@ def planted(
             strength[int(members[2]), t] = float(rng.uniform(70, 90))
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     unit = vectors / np.where(norms > 0, norms, 1.0)
-    profile = np.clip(unit @ unit.T, 0.0, 1.0)
     pn = priority / np.maximum(np.linalg.norm(priority, axis=1, keepdims=True), 1e-9)
-    prio = np.clip(pn @ pn.T, 0.0, 1.0)
     lf = languages.astype(np.float64)
-    inter = lf @ lf.T
-    union = lf.sum(axis=1)[:, None] + lf.sum(axis=1)[None, :] - inter
-    lang = inter / np.maximum(union, 1.0)
-    A = 0.6 * profile + 0.25 * prio + 0.15 * lang
-    A = (A + A.T) / 2
-    np.fill_diagonal(A, 0.0)
-    affinity: npt.NDArray[np.float64] | sp.csr_matrix = A
+    n_lang = lf.sum(axis=1)
+
+    def block(lo: int, hi: int) -> npt.NDArray[np.float64]:
+        """Rows ``lo:hi`` of the affinity (symmetric by construction, zero diagonal)."""
+        profile = np.clip(unit[lo:hi] @ unit.T, 0.0, 1.0)
+        prio = np.clip(pn[lo:hi] @ pn.T, 0.0, 1.0)
+        inter = lf[lo:hi] @ lf.T
+        lang = inter / np.maximum(n_lang[lo:hi, None] + n_lang[None, :] - inter, 1.0)
+        rows = 0.6 * profile + 0.25 * prio + 0.15 * lang
+        rows[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
+        return rows
+
+    affinity: npt.NDArray[np.float64] | sp.csr_matrix
     if sparse_k is not None and n > sparse_k:
-        top = np.argpartition(-A, sparse_k, axis=1)[:, :sparse_k]
-        rows = np.repeat(np.arange(n), sparse_k)
-        M = sp.csr_matrix((A[rows, top.ravel()], (rows, top.ravel())), shape=(n, n))
+        # row blocks, so 100,000 cities never hold the dense n x n matrix (75 GiB)
+        step = max(1, 20_000_000 // n)
+        cols = np.empty((n, sparse_k), dtype=np.int64)
+        vals = np.empty((n, sparse_k))
+        for lo in range(0, n, step):
+            hi = min(n, lo + step)
+            rows = block(lo, hi)
+            top = np.argpartition(-rows, sparse_k, axis=1)[:, :sparse_k]
+            cols[lo:hi] = top
+            vals[lo:hi] = np.take_along_axis(rows, top, axis=1)
+        M = sp.csr_matrix(
+            (vals.ravel(), (np.repeat(np.arange(n), sparse_k), cols.ravel())), shape=(n, n)
+        )
         affinity = sp.csr_matrix(M.maximum(M.T))
+    else:
+        affinity = block(0, n)
     inp = ClusterInput(
         city_ids=tuple(f"c{i:05d}" for i in range(n)),
         names=tuple(f"City {i}" for i in range(n)),
