@@ -214,7 +214,7 @@ def planted(
         prio = np.clip(pn[lo:hi] @ pn.T, 0.0, 1.0)
         inter = lf[lo:hi] @ lf.T
         lang = inter / np.maximum(n_lang[lo:hi, None] + n_lang[None, :] - inter, 1.0)
-        rows = 0.6 * profile + 0.25 * prio + 0.15 * lang
+        rows: npt.NDArray[np.float64] = 0.6 * profile + 0.25 * prio + 0.15 * lang
         rows[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
         return rows
 
