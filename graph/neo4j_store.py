@@ -26,8 +26,8 @@ from neo4j.exceptions import (
 
 from graph import cypher
 from graph.errors import Conflict, IccmatchError, InvalidInput, StoreUnavailable
-from graph.model import NODE_KINDS, SPECS, Kind, from_props
-from graph.snapshot import NetworkSnapshot, build_snapshot
+from graph.model import NODE_KINDS, SPECS, Kind
+from graph.snapshot import NetworkSnapshot, build_rows, build_snapshot, gc_paused
 from graph.store import (
     Counts,
     GraphBatch,
@@ -128,7 +128,10 @@ class Neo4jStore:
                 for chunk in chunked(rows, WRITE_CHUNK):
                     existing = self._fetch(tx, kind, chunk)
                     writes = plan(kind, chunk, existing, counts)
-                    self._write(tx, kind, [w.props for w in writes])
+                    # creations first: a key twice in one chunk is planned as a creation
+                    # and then an update of what was just created
+                    self._write(tx, kind, [w.props for w in writes if w.created], new=True)
+                    self._write(tx, kind, [w.props for w in writes if not w.created], new=False)
                     done += len(chunk)
                     if progress:
                         progress(done, total)
@@ -153,11 +156,12 @@ class Neo4jStore:
             found[spec.key_of(props)] = props
         return found
 
-    def _write(self, tx: ManagedTransaction, kind: Kind, rows: list[Props]) -> None:
+    def _write(self, tx: ManagedTransaction, kind: Kind, rows: list[Props], *, new: bool) -> None:
+        """Store planned rows; ``new``: none of them is stored yet (see ``cypher.write``)."""
         if not rows:
             return
         spec = SPECS[kind]
-        written = tx.run(cypher.write(kind), rows=rows).single(strict=True)["written"]
+        written = tx.run(cypher.write(kind, new=new), rows=rows).single(strict=True)["written"]
         if written != len(rows):
             raise InvalidInput(
                 f"{len(rows) - written} {kind.value} rows name a node that is not stored"
@@ -166,11 +170,12 @@ class Neo4jStore:
             return
         ids = [row["id"] for row in rows]
         for ref in spec.refs:
-            tx.run(cypher.clear_refs(kind, ref), ids=ids).consume()
+            if not new:
+                tx.run(cypher.clear_refs(kind, ref), ids=ids).consume()
             links = []
             for row in rows:
                 value = row.get(ref.field)
-                targets = list(value or ()) if ref.many else ([value] if value else [])
+                targets = list(dict.fromkeys(value or ())) if ref.many else [value] if value else []
                 if targets:
                     links.append({"id": row["id"], "targets": targets})
             if links:
@@ -253,12 +258,16 @@ class Neo4jStore:
             tx.run(cypher.LOCK_REVISION).consume()
         revision = tx.run(cypher.READ_REVISION).single(strict=True)["revision"]
         rows: dict[Kind, list[Any]] = {}
-        for kind in Kind:
-            result = tx.run(cypher.read_all(kind))
-            rows[kind] = [from_props(kind, props) for (props,) in result]
-        if not locked and tx.run(cypher.READ_REVISION).single(strict=True)["revision"] != revision:
-            return None
-        return build_snapshot(revision, rows)
+        with gc_paused():
+            for kind in Kind:
+                columns = tx.run(cypher.read_columns(kind)).single(strict=True)["rows"]
+                rows[kind] = build_rows(kind, columns)
+                del columns  # the decoded lists go before the next kind arrives
+            if not locked:
+                now = tx.run(cypher.READ_REVISION).single(strict=True)["revision"]
+                if now != revision:
+                    return None
+            return build_snapshot(revision, rows)
 
     def revision(self) -> int:
         def work(tx: ManagedTransaction) -> int:

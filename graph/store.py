@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from graph.errors import InvalidInput
-from graph.model import SPECS, Kind, from_props, to_props
+from graph.model import SPECS, Kind, canonical_props
 from graph.snapshot import NetworkSnapshot
 
 Key = tuple[str, ...]
@@ -131,11 +131,6 @@ class GraphStore(Protocol):
 # --- logic shared by the backends ------------------------------------------------------
 
 
-def canonical(kind: Kind, props: Props) -> Props:
-    """Every column present, lists as lists, missing values as None: comparable across stores."""
-    return to_props(from_props(kind, props))
-
-
 def normalise_key(kind: Kind, key: str | Key) -> Key:
     spec = SPECS[kind]
     k = (key,) if isinstance(key, str) else tuple(key)
@@ -167,12 +162,12 @@ def plan(
         key = spec.key_of(row)
         old = existing.get(key)
         if old is None:
-            new = canonical(kind, row)
+            new = canonical_props(kind, row)
             counts.created += 1
             writes.append(PlannedWrite(key, new, created=True))
             existing[key] = new  # a later duplicate in the same batch is then an update
             continue
-        old_c = canonical(kind, old)
+        old_c = canonical_props(kind, old)
         new = {**old_c, **row}
         if new == old_c:
             counts.unchanged += 1

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import hashlib
 import json
 import logging
 import os
@@ -295,9 +294,6 @@ def _note(path: Path | None, **fields: Any) -> None:
 def run_case(spec: dict[str, Any]) -> dict[str, Any]:
     """Runs in a child process: one store, one size; returns the result as a dict."""
     logging.getLogger("neo4j").setLevel(logging.ERROR)  # "unknown label" notices on an empty db
-    if spec.get("patch"):
-        code = Path(spec["patch"]).read_text()
-        exec(compile(code, spec["patch"], "exec"), {"__name__": "bench_patch"})
     from graph.model import Kind
     from graph.store import GraphBatch
 
@@ -691,12 +687,6 @@ def main(argv: list[str] | None = None) -> int:
         help="an upsert still running after this many seconds is aborted (rolled "
         "back) from its progress callback and reported with a projected time",
     )
-    ap.add_argument(
-        "--patch",
-        type=Path,
-        help="Python file run in each case process before "
-        "the store is used (to measure a candidate fix without editing the package)",
-    )
     ap.add_argument("--out", type=Path, help="also write the JSON here")
     ap.add_argument("--_case", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -724,14 +714,6 @@ def main(argv: list[str] | None = None) -> int:
             "batch": "netgen rows used as they are (netgen.to_batch(validate=False)); "
             "`netgen.py N --check` proves them equal to ingest.validate.check_rows output",
             "fresh_store_per_case": True,
-            **(
-                {
-                    "patch": str(args.patch),
-                    "patch_sha256": hashlib.sha256(args.patch.read_bytes()).hexdigest()[:16],
-                }
-                if args.patch
-                else {}
-            ),
         },
         "targets_definition": TARGETS,
         "definitions": DEFINITIONS,
@@ -751,7 +733,6 @@ def main(argv: list[str] | None = None) -> int:
                 "naive": n == naive_size,
                 "naive_max_s": args.naive_max_s,
                 "phase_timeout": args.phase_timeout,
-                "patch": str(args.patch.resolve()) if args.patch else None,
             }
             server = None
             try:

@@ -397,23 +397,23 @@ def test_a_snapshot_taken_while_another_writer_commits_is_one_state(
             Kind.PARTNERSHIPS: [{"city_a": "c0", "city_b": "c1", "kind": "visit"}],
         }
     )
-    # The reader pauses at its first city row while the writer commits a whole batch.
+    # The reader pauses once it has read its city rows while the writer commits a batch.
     module = graph.neo4j_store if kind == "neo4j" else graph.sqlite_store
-    real = module.from_props
+    real = module.build_rows
     paused = threading.Event()
     failures: list[BaseException] = []
 
-    def pausing(k: Kind, props: dict[str, Any]) -> Any:
+    def pausing(k: Kind, *args: Any) -> Any:
         if k == Kind.CITIES and not paused.is_set():
             paused.set()
             t = threading.Thread(target=lambda: _capture(failures, writer.upsert, change))
             t.start()
             t.join(10)  # a store that makes writers wait for open snapshots may hold it
-        return real(k, props)
+        return real(k, *args)
 
-    monkeypatch.setattr(module, "from_props", pausing)
+    monkeypatch.setattr(module, "build_rows", pausing)
     seen = state(reader)
-    monkeypatch.setattr(module, "from_props", real)
+    monkeypatch.setattr(module, "build_rows", real)
     assert paused.is_set() and not failures, failures
     wait_until_quiet(writer.url, NO_HANG_S)
     after = state(writer)

@@ -182,6 +182,23 @@ def test_hostile_text_round_trips_verbatim(store: GraphStore, tmp_path: Path) ->
     assert ingest_path(tmp_path / "out", store).upsert.changed == 0
 
 
+def test_control_characters_and_escape_lookalikes_survive_a_snapshot(store: GraphStore) -> None:
+    texts = ["nul\x00byte", "\x00", "bell\x07 tab\t cr\r", "not a nul: \\u0000", "é \\"]
+    cities = [
+        {
+            "id": f"c{i}",
+            "name": f"City {i}",
+            "country": "PT",
+            "lat": 0.5,
+            "lon": 1.5,
+            "description": t,
+        }
+        for i, t in enumerate(texts)
+    ]
+    store.upsert(GraphBatch({Kind.CITIES: cities}))
+    assert [c.description for c in store.snapshot().cities] == texts
+
+
 def test_revision_grows_with_every_change(store: GraphStore, tmp_path: Path) -> None:
     data = tiny()
     revisions = [store.revision()]
@@ -198,8 +215,9 @@ def test_a_label_outside_the_enum_cannot_reach_cypher() -> None:
     with pytest.raises(ValueError):
         cypher._rel("PARTNER_OF]->() DETACH DELETE n //")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        cypher.write("cities; DROP")  # type: ignore[arg-type]
-    every = [cypher.write(k) for k in Kind] + [cypher.fetch(k) for k in Kind]
+        cypher.write("cities; DROP", new=True)  # type: ignore[arg-type]
+    every = [cypher.write(k, new=new) for k in Kind for new in (True, False)]
+    every += [cypher.fetch(k) for k in Kind]
     assert all("$rows" in q or "$keys" in q for q in every)
     labels = {label.value for label in Label} | {rel.value for rel in RelType}
     assert {"City", "PARTNER_OF"} <= labels
