@@ -22,6 +22,7 @@ from neo4j.exceptions import (
     Neo4jError,
     ServiceUnavailable,
     SessionExpired,
+    TransientError,
 )
 
 from graph import cypher
@@ -101,6 +102,12 @@ class Neo4jStore:
             raise StoreUnavailable(f"Neo4j at {self.url} refused the credentials: {e}") from e
         except ConstraintError as e:
             raise Conflict(f"Neo4j refused the write: {e.message}") from e
+        except TransientError as e:
+            # still failing once the driver's retries ran out, e.g. DatabaseUnavailable
+            # while the server stops or starts: the server says a later try may succeed
+            raise StoreUnavailable(
+                f"Neo4j at {self.url} is unavailable for now ({e.code}: {e.message})"
+            ) from e
         except DriverError as e:
             raise _unavailable(self.url, e) from e
 
