@@ -275,6 +275,7 @@ def scaling(sizes: Sequence[int]) -> list[dict[str, Any]]:
                 row[kind]["ari"] = round(adjusted_rand_score(p.labels, labels_of(groups, n)), 4)
         # the process's peak so far (ru_maxrss is KiB on Linux): an upper bound for this size
         row["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(json.dumps(row), file=sys.stderr, flush=True)  # long runs: each size as it ends
         rows.append(row)
     return rows
 
