@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from threadpoolctl import threadpool_limits
 
 from api import problems
 from api.clusters import ClusterService
@@ -80,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # process-wide, for this worker's lifetime (see Settings.blas_threads)
+        threadpool_limits(limits=s.blas_threads, user_api="blas")
         store = open_store(
             s.store,
             user=s.neo4j_user,

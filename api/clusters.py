@@ -138,8 +138,15 @@ class ClusterService:
         clusters: Sequence[Mapping[str, Any]] | None = None,
         period: str | None = None,
     ) -> dict[str, Any]:
+        """Write the proposal's clusters (or the planner's edit of them) to the graph.
+
+        An edit is written as it stands even where it breaks a rule: the secretariat has the
+        last word. The answer carries the constraint statuses the clusters were accepted
+        with, so a broken rule is on record next to the acceptance, never silent.
+        """
         doc = self.get(proposal_id)
-        chosen = self.evaluate(proposal_id, clusters)["clusters"] if clusters else doc["clusters"]
+        checked = self.evaluate(proposal_id, clusters) if clusters else doc
+        chosen = checked["clusters"]
         if not chosen:
             raise InvalidInput("the proposal has no clusters to accept")
         if doc.get("accepted"):
@@ -191,7 +198,11 @@ class ClusterService:
         snapshot = self.network.snapshot()
         ids = {r.values["id"] for r in rows}
         accepted = [dataclasses.asdict(c) for c in snapshot.clusters if c.id in ids]
-        return {"accepted": accepted, "revision": snapshot.revision}
+        return {
+            "accepted": accepted,
+            "revision": snapshot.revision,
+            "constraints": checked.get("constraints", []),
+        }
 
 
 def _params_from_json(data: Mapping[str, Any]) -> ClusterParams:

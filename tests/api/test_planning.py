@@ -122,11 +122,37 @@ def test_moving_the_lead_out_shows_the_broken_rule_then_accepting_writes_the_gra
     assert r.status_code == 200, r.text
     accepted = r.json()["accepted"]
     assert len(accepted) == len(p["clusters"]) and all(a["period"] == "2025-2027" for a in accepted)
+    assert {s["name"]: s["status"] for s in r.json()["constraints"]} == {
+        s["name"]: s["status"] for s in p["constraints"]
+    }
     listed = c.get("/v1/clusters", params={"limit": 500}, headers=keys["analyst"]).json()["items"]
     assert {a["id"] for a in accepted} <= {x["id"] for x in listed}
     assert all(x["revision"] == p["revision"] and x["params"] for x in listed)
     twice = c.post(f"/v1/clusters/proposals/{p['id']}/accept", json={}, headers=keys["admin"])
     assert twice.status_code == 409
+
+
+def test_an_edit_that_breaks_a_rule_is_accepted_with_the_break_on_record(
+    client: tuple[TestClient, dict],
+) -> None:
+    c, keys = client
+    p = c.post(
+        "/v1/clusters/proposals",
+        json={"themes": ["anti-rumours"], "seed": 5},
+        headers=keys["admin"],
+    ).json()
+    cut = dict(p["clusters"][0])
+    cut["members"] = cut["members"][:2]  # below min_size 4
+    edit = [{k: cut[k] for k in ("id", "members", "theme_ids")}]
+    r = c.post(
+        f"/v1/clusters/proposals/{p['id']}/accept", json={"clusters": edit}, headers=keys["admin"]
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["accepted"]) == 1
+    assert set(body["accepted"][0]["members"]) == set(cut["members"])
+    size = next(s for s in body["constraints"] if s["name"] == "size_bounds")
+    assert size["status"] == "violated" and size["violated"] == 1
 
 
 def test_experts_are_assigned_optimally_with_reasons(client: tuple[TestClient, dict]) -> None:
