@@ -18,7 +18,6 @@ tab, newline and carriage return) become U+FFFD, since no escaping could represe
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import re
@@ -30,6 +29,7 @@ from typing import Any
 import networkx as nx
 from networkx.readwrite.gexf import GEXFWriter
 
+from graph.csv_format import cell_text, csv_writer
 from graph.model import LIST_SEPARATOR
 from graph.snapshot import NetworkSnapshot
 from matching.analytics import tie_graph
@@ -241,20 +241,12 @@ def write_gexf(view: GraphView, path: Path, *, modified: dt.date | None = None) 
 # --- CSV --------------------------------------------------------------------------------------
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, tuple | list):
-        return LIST_SEPARATOR.join(str(v) for v in value)
-    return str(value)
-
-
 def _table(columns: tuple[str, ...], rows: tuple[ViewNode, ...] | tuple[ViewEdge, ...]) -> str:
     buf = io.StringIO()
-    out = csv.writer(buf, lineterminator="\n")
+    out = csv_writer(buf)
     out.writerow(columns)
     for row in rows:
-        out.writerow([_cell(getattr(row, c)) for c in columns])
+        out.writerow([cell_text(getattr(row, c)) for c in columns])
     return buf.getvalue()
 
 

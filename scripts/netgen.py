@@ -47,7 +47,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import gc
 import json
 import random
@@ -60,7 +59,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from graph.model import LIST_SEPARATOR, SPECS, Kind  # noqa: E402
+from graph.csv_format import cell_text, csv_writer  # noqa: E402
+from graph.model import SPECS, Kind  # noqa: E402
 
 Rows = dict[str, list[dict[str, Any]]]
 
@@ -577,14 +577,6 @@ def to_batch(data: Rows, *, validate: bool = False) -> Any:
     return checked.batch
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple):
-        return LIST_SEPARATOR.join(str(v) for v in value)
-    return str(value)
-
-
 def write_csv(data: Rows, folder: Path) -> dict[str, int]:
     """One CSV per kind, in the interchange format (``ingest.read`` reads it back)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -593,10 +585,10 @@ def write_csv(data: Rows, folder: Path) -> dict[str, int]:
         rows = data.get(kind.value, [])
         columns = SPECS[kind].columns
         with (folder / f"{kind.value}.csv").open("w", encoding="utf-8", newline="") as fh:
-            out = csv.writer(fh, lineterminator="\n")
+            out = csv_writer(fh)
             out.writerow(columns)
             for row in rows:
-                out.writerow([_cell(row.get(c)) for c in columns])
+                out.writerow([cell_text(row.get(c)) for c in columns])
         written[f"{kind.value}.csv"] = len(rows)
     return written
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from graph.csv_format import csv_writer
 from graph.model import SPECS, Kind
 from graph.store import GraphBatch
-from ingest.export import csv_writer
 from ingest.read import read_dataset
 from ingest.validate import check_rows
 
