@@ -305,12 +305,23 @@ async function enter(me) {
   }
   me.city_name = cityName;
   $("#who-text").textContent = describe(me, cityName);
-  if (onSignedIn) await onSignedIn(me);
+  if (!onSignedIn) return;
+  // The page wires its forms in init, after its first fetches: until then their buttons are
+  // disabled, so an early press is neither lost nor a native submit that reloads the page.
+  const waiting = $$("main button[type=submit]:not([disabled])");
+  for (const b of waiting) b.disabled = true;
+  try {
+    await onSignedIn(me);
+  } finally {
+    for (const b of waiting) b.disabled = false;
+  }
 }
 
 /** Wire the sign-in form and sign-out button; call init(me) once a key is known to work. */
 export function start(init) {
   onSignedIn = init;
+  // every form here is handled by script; none may navigate (a reload loses the page's state)
+  document.addEventListener("submit", (ev) => ev.preventDefault(), true);
   const form = $("#signin-form");
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
