@@ -563,9 +563,10 @@ class _PoolSolver:
             seeds.append(locked[0])
         else:
             seeds.append(int(np.argmax(sub.sum(axis=1))))
-        while len(seeds) < parts:
+        while len(seeds) < parts:  # (the other locked cities join the first part below)
             sim = sub[:, seeds].max(axis=1)
             sim[seeds] = np.inf
+            sim[locked] = np.inf
             seeds.append(int(np.argmin(sim)))
         out: list[list[int]] = [[] for _ in range(parts)]
         assigned = np.full(s, -1)

@@ -29,6 +29,7 @@ from matching.clusters import (
     evaluate_clusters,
     propose_clusters,
 )
+from matching.clusters_large import Lock, PoolData, Rules, _PoolSolver
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from planted import planted
@@ -775,3 +776,37 @@ def test_n_clusters_is_met_exactly(method: str) -> None:
     assert len(prop.clusters) == 3
     assert next(s for s in prop.constraints if s.name == "n_clusters").status == "satisfied"
     assert_valid(inp, params, prop)
+
+
+def test_a_split_group_keeps_its_lock_in_one_part() -> None:
+    """A community larger than max_size is cut into parts, seeded from the lock; a second
+    locked city unlike everyone must join the lock's part, not seed a part of its own (it
+    was once placed in both, and the solver stopped on a city placed twice)."""
+    k = 8
+    W = np.zeros((k, k))
+    W[:6, :6] = 1.0  # cities 0-5 alike; 6 (locked with 0) and 7 like nobody
+    np.fill_diagonal(W, 0.0)
+    pool = PoolData(
+        key="t",
+        theme=0,
+        idx=np.arange(k),
+        W=W,
+        gamma=0.1,
+        cov=np.ones(k),
+        lead_ok=np.ones(k, dtype=bool),
+        langs=np.ones((k, 1), dtype=bool),
+        intl=np.ones(k, dtype=bool),
+        national=np.zeros(k, dtype=bool),
+        country=np.arange(k),
+        net=np.ones((k, 1), dtype=bool),
+        locks=(Lock("t#keep", (0, 6)),),
+        n_clusters=None,
+        mix_allowance=-1,
+    )
+    rules = Rules(2, 4, False, True, True, 1.0)
+    solver = _PoolSolver(pool, rules, np.ones(k, dtype=bool), seed=0)
+    solver.seed_clusters([[0, 1, 2, 3, 4, 5, 6]])
+    placed = [i for c in solver.members for i in c]
+    assert len(placed) == len(set(placed))
+    assert solver.label[0] == solver.label[6] >= 0
+    assert all(len(c) <= 4 for c in solver.members)
