@@ -25,11 +25,12 @@ told us what matters, and partners of partners should not crowd out the theme's 
 
 from __future__ import annotations
 
+import math
 import threading
 import weakref
 from dataclasses import dataclass, field, replace
 from functools import cache
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pycountry
@@ -132,10 +133,13 @@ def total_score(
 class PartnerIndex:
     """What a partner query needs, laid out once per snapshot revision.
 
-    Theme-major copies (``(T, n)``) make the query's 3-5 themes contiguous rows; the
-    priorities of every city as a sparse list of (city, theme) entries make "what each city
-    would gain from the query city" one pass over about 4 entries per city; languages are a
-    bit mask per city; ties are the raw CSR arrays (no scipy call on the hot path).
+    The bound pass (``_rest``) reads every city, so its inputs are laid out for whole-row
+    passes: theme-major copies (``(T, n)``) make the query's 3-5 themes contiguous rows;
+    practices are rare, so they are lists of cities per theme; "what each city would gain
+    from the query city" reads only the priority entries with a known Index score. The
+    exact pass (``_columns``) gathers the few surviving cities' rows from the row-major
+    arrays. Languages are a bit mask per city; ties are the raw CSR arrays (no scipy call on
+    the hot path).
     """
 
     arrays: NetworkArrays
@@ -143,19 +147,25 @@ class PartnerIndex:
     pri: NDArray[np.float64]  # (n, T)
     pri_t: NDArray[np.float64]  # (T, n)
     psum: NDArray[np.float64]  # (n,) sum of priorities
+    inv_psum: NDArray[np.float64]  # (n,) 1 / max(psum, 1)
     s0: NDArray[np.float64]  # (n, T) Index score, 0 where unknown
-    s0_t: NDArray[np.float64]  # (T, n)
+    score: NDArray[np.float64]  # (n, T) Index score, -inf where unknown
+    score_t: NDArray[np.float64]  # (T, n) Index score, -inf where unknown
     known: NDArray[np.bool_]  # (n, T) Index score known
-    known_t: NDArray[np.bool_]  # (T, n)
     bonus: NDArray[np.float64]  # (n, T) PRACTICE_BONUS where the city has a practice
-    bonus_t: NDArray[np.float64]  # (T, n)
+    practice_indptr: NDArray[np.int64]  # (T + 1,) the cities with a practice, per theme
+    practice_city: NDArray[np.int64]
     theme_ok_t: NDArray[np.bool_]  # (T, n) passes the theme filter
+    care_t: NDArray[np.float64]  # (T, n) each city's normalised care (care_w) per theme
     care_indptr: NDArray[np.int64]  # (n + 1,) each city's priority entries
-    care_row: NDArray[np.int64]  # (nnz,) the city of each entry
     care_theme: NDArray[np.int64]  # (nnz,) its theme
     care_w: NDArray[np.float64]  # (nnz,) priority / 5, normalised by the city's total care
     care_s: NDArray[np.float64]  # (nnz,) the city's Index score on it (0 when unknown)
     care_known: NDArray[np.bool_]  # (nnz,)
+    scored_row: NDArray[np.int64]  # the entries with a known score: their city,
+    scored_theme: NDArray[np.int64]  # theme,
+    scored_w: NDArray[np.float64]  # care_w / 100
+    scored_s: NDArray[np.float64]  # and score
     lang_mask: NDArray[np.uint64] | None  # (n,) one bit per language (None beyond 64)
     lat_r: NDArray[np.float64]
     lon_r: NDArray[np.float64]
@@ -165,10 +175,19 @@ class PartnerIndex:
     ties_indices: NDArray[np.int64]
     inv_log_degree: NDArray[np.float64]  # Adamic-Adar's weight of each city as a go-between
     lift: NDArray[np.float64]  # (n,) exposure lift for national members and small cities
+    country_indptr: NDArray[np.int64]  # (countries + 1,) the cities of each country code
+    country_city: NDArray[np.int64]
 
     @property
     def n(self) -> int:
         return self.arrays.n
+
+
+def _csr(owner: NDArray[np.int64], size: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Group the positions 0..len(owner)-1 by ``owner`` (0..size-1): (indptr, positions)."""
+    indptr = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=size), out=indptr[1:])
+    return indptr, np.argsort(owner, kind="stable").astype(np.int64)
 
 
 def partner_index(arr: NetworkArrays, embeddings: NDArray[np.float32]) -> PartnerIndex:
@@ -180,8 +199,13 @@ def partner_index(arr: NetworkArrays, embeddings: NDArray[np.float32]) -> Partne
     care = pri / 5.0
     care_sum = np.maximum(care.sum(axis=1), 1e-9)
     rows, themes = np.nonzero(pri)
-    indptr = np.zeros(arr.n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=arr.n), out=indptr[1:])
+    care_w = care[rows, themes] / care_sum[rows]
+    care_t = np.zeros((arr.n, pri.shape[1]))
+    care_t[rows, themes] = care_w
+    scored = known[rows, themes]
+    score = np.where(known, s0, -np.inf)
+    psum = pri.sum(axis=1)
+    practice_themes, practice_city = np.nonzero(arr.practices.T > 0)  # grouped by theme
     strong = s0 >= 60  # unknown scores count as 0, as the reference filter's nan_to_num does
     if len(arr.language_codes) <= 64:
         bits = np.left_shift(np.uint64(1), np.arange(len(arr.language_codes), dtype=np.uint64))
@@ -196,25 +220,34 @@ def partner_index(arr: NetworkArrays, embeddings: NDArray[np.float32]) -> Partne
     lat_r = np.radians(arr.lat)
     if embeddings.size:
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+    country_indptr, country_city = _csr(
+        arr.country_codes, int(arr.country_codes.max(initial=-1)) + 1
+    )
     return PartnerIndex(
         arrays=arr,
         embeddings=embeddings,
         pri=pri,
         pri_t=np.ascontiguousarray(pri.T),
-        psum=pri.sum(axis=1),
+        psum=psum,
+        inv_psum=1.0 / np.maximum(psum, 1.0),
         s0=s0,
-        s0_t=np.ascontiguousarray(s0.T),
+        score=score,
+        score_t=np.ascontiguousarray(score.T),
         known=known,
-        known_t=np.ascontiguousarray(known.T),
         bonus=bonus,
-        bonus_t=np.ascontiguousarray(bonus.T),
+        practice_indptr=_csr(practice_themes, pri.shape[1])[0],
+        practice_city=practice_city.astype(np.int64),
         theme_ok_t=np.ascontiguousarray(((arr.priority > 0) | strong | (arr.practices > 0)).T),
-        care_indptr=indptr,
-        care_row=rows.astype(np.int64),
+        care_t=np.ascontiguousarray(care_t.T),
+        care_indptr=_csr(rows, arr.n)[0],
         care_theme=themes.astype(np.int64),
-        care_w=care[rows, themes] / care_sum[rows],
+        care_w=care_w,
         care_s=s0[rows, themes],
-        care_known=known[rows, themes],
+        care_known=scored,
+        scored_row=rows[scored].astype(np.int64),
+        scored_theme=themes[scored].astype(np.int64),
+        scored_w=care_w[scored] / 100.0,
+        scored_s=s0[rows, themes][scored],
         lang_mask=lang_mask,
         lat_r=lat_r,
         lon_r=np.radians(arr.lon),
@@ -230,6 +263,8 @@ def partner_index(arr: NetworkArrays, embeddings: NDArray[np.float32]) -> Partne
         ties_indices=ties.indices.astype(np.int64),
         inv_log_degree=np.where(degree > 1, 1.0 / np.log(np.maximum(degree, 2)), 0.0),
         lift=1.0 + EXPOSURE_NATIONAL * arr.national + EXPOSURE_SMALL * small,
+        country_indptr=country_indptr,
+        country_city=country_city,
     )
 
 
@@ -340,50 +375,36 @@ def _query_themes(
 
 
 def _thematic(
-    ix: PartnerIndex, i: int, cols: NDArray[np.int64] | None, theme: int | None
-) -> tuple[F, F, F, F]:
-    """inter, shared, shared_back and gain (what ``i`` gains) against ``cols`` (None = all)."""
-
-    def take(a: NDArray[Any]) -> NDArray[Any]:
-        return a if cols is None else a[..., cols]
-
-    mine, p_mine, gain_themes, gain_w = _query_themes(ix, i, theme)
-    m = ix.n if cols is None else len(cols)
-    inter = np.zeros(m)
-    for t, p in zip(mine, p_mine, strict=True):
-        inter += np.minimum(take(ix.pri_t[t]), p)
-    shared_back = inter / np.maximum(take(ix.psum), 1.0)
+    ix: PartnerIndex, i: int, cols: NDArray[np.int64], theme: int | None
+) -> tuple[F, F, F]:
+    """shared, shared_back and gain (what ``i`` gains) against the cities ``cols``: whole
+    rows of every theme (themes the query does not weigh count 0), a few calls in all."""
+    _, _, gain_themes, gain_w = _query_themes(ix, i, theme)
+    inter = np.minimum(ix.pri.take(cols, axis=0), ix.pri[i]).sum(axis=1)
+    shared_back = inter / np.maximum(ix.psum[cols], 1.0)
     if theme is None:
         shared = inter / max(float(ix.psum[i]), 1.0)
     else:
         asked = max(float(ix.pri[i, theme]), 3.0)
-        shared = (asked / 5.0) * (take(ix.pri_t[theme]) / 5.0)
-    gain = np.zeros(m)
-    for t, w in zip(gain_themes, gain_w, strict=True):
-        term = take(ix.bonus_t[t]).copy()
-        if ix.known[i, t]:
-            term += (
-                np.where(take(ix.known_t[t]), np.maximum(take(ix.s0_t[t]) - ix.s0[i, t], 0.0), 0.0)
-                / 100.0
-            )
-        gain += w * term
-    return inter, shared, shared_back, gain
+        shared = (asked / 5.0) * (ix.pri[cols, theme] / 5.0)
+    weight = np.zeros(ix.pri.shape[1])
+    weight[gain_themes] = gain_w
+    # max(s_j - s_i, 0) where both are known, 0 otherwise (-inf - x and x - inf are -inf)
+    mine = np.where(ix.known[i], ix.s0[i], np.inf)
+    diff = np.maximum(ix.score.take(cols, axis=0) - mine, 0.0)
+    gain = (ix.bonus.take(cols, axis=0) + diff / 100.0) @ weight
+    return shared, shared_back, gain
 
 
-def _gain_back(ix: PartnerIndex, i: int, cols: NDArray[np.int64] | None) -> F:
-    """What each city of ``cols`` (None = all) gains from ``i``, on everything it cares about."""
-    if cols is None:
-        at: slice | NDArray[np.int64] = slice(None)
-        owner, m = ix.care_row, ix.n
-    else:
-        at, owner = _ranges(ix.care_indptr, cols)
-        m = len(cols)
+def _gain_back(ix: PartnerIndex, i: int, cols: NDArray[np.int64]) -> F:
+    """What each city of ``cols`` gains from ``i``, on everything it cares about."""
+    at, owner = _ranges(ix.care_indptr, cols)
     t = ix.care_theme[at]
     # i's score where it is known, -inf where not: no gain from an unknown score
     offer = np.where(ix.known[i], ix.s0[i], -np.inf)[t]
     diff = np.where(ix.care_known[at], np.maximum(offer - ix.care_s[at], 0.0), 0.0)
     values = ix.care_w[at] * (diff / 100.0 + ix.bonus[i][t])
-    return np.bincount(owner, weights=values, minlength=m).astype(np.float64)
+    return np.bincount(owner, weights=values, minlength=len(cols)).astype(np.float64)
 
 
 def _columns(
@@ -393,71 +414,51 @@ def _columns(
     theme: int | None,
     graph: _Graph,
     w: PartnerWeights,
-    *,
-    similarity: F | None = None,
 ) -> _Columns:
     """Every feature and score term of ``i`` against ``cols``: what ``pair_features`` and
-    ``score_components`` compute for one row, restricted to those columns.
-
-    When ``cols`` is most of the network, every city is computed on whole rows (no
-    gathers) and the columns picked at the end.
-    """
+    ``score_components`` compute for one row, restricted to those columns (the few cities
+    the bound left, so a handful of gathers of whole rows rather than passes per theme)."""
     arr = ix.arrays
-    dense = 3 * len(cols) >= ix.n
-    sel = None if dense else cols
-
-    def take(a: NDArray[Any]) -> NDArray[Any]:
-        return a if sel is None else a[sel]
-
-    _, shared, shared_back, gain = _thematic(ix, i, sel, theme)
-    gain_back = _gain_back(ix, i, sel)
-    if similarity is not None:
-        sim = take(similarity)
-    elif ix.embeddings.size:
-        vectors = ix.embeddings if sel is None else ix.embeddings[sel]
-        sim = np.asarray(vectors @ ix.embeddings[i], dtype=np.float64)
+    shared, shared_back, gain = _thematic(ix, i, cols, theme)
+    gain_back = _gain_back(ix, i, cols)
+    if ix.embeddings.size:
+        sim = np.asarray(ix.embeddings[cols] @ ix.embeddings[i], dtype=np.float64)
     else:
-        sim = np.zeros(ix.n if sel is None else len(sel))
+        sim = np.zeros(len(cols))
     if ix.lang_mask is not None:
-        languages = np.bitwise_count(take(ix.lang_mask) & ix.lang_mask[i]).astype(np.int64)
+        languages = np.bitwise_count(ix.lang_mask[cols] & ix.lang_mask[i]).astype(np.int64)
     else:
         lang = arr.languages.astype(np.int64)
-        languages = take(lang) @ lang[i]
-    lat, cos_lat = take(ix.lat_r), take(ix.cos_lat)
+        languages = lang[cols] @ lang[i]
     h = (
-        np.sin((lat - ix.lat_r[i]) / 2) ** 2
-        + ix.cos_lat[i] * cos_lat * np.sin((take(ix.lon_r) - ix.lon_r[i]) / 2) ** 2
+        np.sin((ix.lat_r[cols] - ix.lat_r[i]) / 2) ** 2
+        + ix.cos_lat[i] * ix.cos_lat[cols] * np.sin((ix.lon_r[cols] - ix.lon_r[i]) / 2) ** 2
     )
     dist = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
-    aa = take(graph.adamic_adar)
+    aa = graph.adamic_adar[cols]
     b_ij = w.shared * shared + w.gain * gain
     b_ji = w.shared * shared_back + w.gain * gain_back
     total = np.maximum(b_ij + b_ji, 1e-12)
-    parts = {
-        "reciprocal_benefit": np.where(b_ij + b_ji > 0, 2 * b_ij * b_ji / total, 0.0),
-        "similarity": w.similarity * np.clip(sim, 0.0, 1.0),
-        "language": w.language * np.minimum(languages, 2) / 2.0,
-        "proximity": w.proximity * np.exp(-dist / PROXIMITY_KM),
-        "graph": w.graph * np.log1p(aa),
-        "same_country": w.same_country * (take(arr.country_codes) == arr.country_codes[i]),
-    }
-
-    def pick(a: NDArray[Any]) -> NDArray[Any]:
-        return a[cols] if dense else a
-
     return _Columns(
         cols=cols,
-        shared=pick(shared),
-        shared_back=pick(shared_back),
-        gain=pick(gain),
-        gain_back=pick(gain_back),
-        similarity=pick(sim),
-        languages=pick(languages),
-        distance_km=pick(dist),
+        shared=shared,
+        shared_back=shared_back,
+        gain=gain,
+        gain_back=gain_back,
+        similarity=sim,
+        languages=languages,
+        distance_km=dist,
         tied=graph.tied[cols],
         common=graph.common[cols],
-        adamic_adar=pick(aa),
-        parts={name: pick(v) for name, v in parts.items()},
+        adamic_adar=aa,
+        parts={
+            "reciprocal_benefit": np.where(b_ij + b_ji > 0, 2 * b_ij * b_ji / total, 0.0),
+            "similarity": w.similarity * np.clip(sim, 0.0, 1.0),
+            "language": w.language * np.minimum(languages, 2) / 2.0,
+            "proximity": w.proximity * np.exp(-dist / PROXIMITY_KM),
+            "graph": w.graph * np.log1p(aa),
+            "same_country": w.same_country * (arr.country_codes[cols] == arr.country_codes[i]),
+        },
     )
 
 
@@ -500,12 +501,42 @@ def _top(values: F, m: int) -> NDArray[np.int64]:
 
 
 def _rest(ix: PartnerIndex, i: int, theme: int | None, graph: _Graph, w: PartnerWeights) -> F:
-    """Every score term but profile similarity, for every city: one pass over small arrays
-    (the query's theme rows, about four priority entries per city, coordinates, language
-    bits, the two-hop graph row). Used only to bound the score, never shown."""
-    _, shared, shared_back, gain = _thematic(ix, i, None, theme)
-    b_ij = w.shared * shared + w.gain * gain
-    b_ji = w.shared * shared_back + w.gain * _gain_back(ix, i, None)
+    """Every score term but profile similarity, for every city. Used only to bound the
+    score, never shown, so it is written for whole-row passes rather than to mirror
+    ``_columns`` line by line: the same terms, rearranged (equal up to rounding; tested)."""
+    n = ix.n
+    mine, p_mine, gain_themes, gain_w = _query_themes(ix, i, theme)
+    tmp = np.empty(n)
+    inter = np.zeros(n)
+    for t, p in zip(mine, p_mine, strict=True):
+        inter += np.minimum(ix.pri_t[t], p, out=tmp)
+    # b_ij: what i gets from each city (shared priorities, its stronger scores, its practices)
+    if theme is None:
+        b_ij = inter * (w.shared / max(float(ix.psum[i]), 1.0))
+    else:
+        b_ij = ix.pri_t[theme] * (w.shared * max(float(ix.pri[i, theme]), 3.0) / 25.0)
+    for t, wt in zip(gain_themes, gain_w, strict=True):
+        if ix.known[i, t]:  # max(s_j - s_i, 0), and 0 where s_j is unknown (-inf)
+            s_i = ix.s0[i, t]
+            np.maximum(ix.score_t[t], s_i, out=tmp)
+            tmp -= s_i
+            tmp *= w.gain * wt / 100.0
+            b_ij += tmp
+        b_ij[ix.practice_city[ix.practice_indptr[t] : ix.practice_indptr[t + 1]]] += (
+            w.gain * wt * PRACTICE_BONUS
+        )
+    # b_ji: what each city gets from i, on the themes it cares about
+    offer = np.where(ix.known[i], ix.s0[i], -np.inf)[ix.scored_theme]
+    offer -= ix.scored_s
+    np.maximum(offer, 0.0, out=offer)
+    offer *= ix.scored_w
+    gain_back = np.bincount(ix.scored_row, weights=offer, minlength=n)
+    for t in np.flatnonzero(ix.bonus[i]):
+        gain_back += PRACTICE_BONUS * ix.care_t[t]
+    b_ji = inter
+    b_ji *= ix.inv_psum
+    b_ji *= w.shared
+    b_ji += w.gain * gain_back
     both = b_ij + b_ji
     rest = np.where(both > 0, 2 * b_ij * b_ji / np.maximum(both, 1e-12), 0.0)
     if ix.lang_mask is not None:
@@ -513,20 +544,23 @@ def _rest(ix: PartnerIndex, i: int, theme: int | None, graph: _Graph, w: Partner
     else:
         lang = ix.arrays.languages.astype(np.int64)
         languages = lang @ lang[i]
-    rest += w.language * np.minimum(languages, 2) / 2.0
-    h = (1.0 - ix.xyz @ ix.xyz[i]) / 2  # haversine's h from the chord (bound only: ~1e-12 km off)
+    rest += (w.language / 2.0) * np.minimum(languages, 2)
+    # haversine's h from the chord: for places a few metres apart the rounding under the
+    # square root puts the distance up to ~1e-4 km off, the score ~1e-8 (BOUND_SLACK is 1e-7)
+    h = (1.0 - ix.xyz @ ix.xyz[i]) / 2
     rest += w.proximity * np.exp(
         -(2 * EARTH_RADIUS_KM / PROXIMITY_KM) * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
     )
     near = np.flatnonzero(graph.adamic_adar)
     rest[near] += w.graph * np.log1p(graph.adamic_adar[near])
-    rest += w.same_country * (ix.arrays.country_codes == ix.arrays.country_codes[i])
+    code = ix.arrays.country_codes[i]
+    rest[ix.country_city[ix.country_indptr[code] : ix.country_indptr[code + 1]]] += w.same_country
     return rest
 
 
 BOUND_SLACK = 1e-7
-"""Room for rounding between the bound pass and the exact scores (far above the 1e-12
-the chord form of the distance can differ by)."""
+"""Room for rounding between the bound pass and the exact scores (ten times the ~1e-8 the
+chord form of the distance can differ by for nearly coincident places)."""
 PRUNE_FROM = 1_000
 """Below this many cities passing the filters, the bound pass costs more than it saves."""
 
@@ -619,22 +653,34 @@ def _pool_size(k: int) -> int:
 
 def _diverse_top(arr: NetworkArrays, lifted: F, cols: NDArray[np.int64], k: int) -> list[int]:
     """Greedy re-ranking over positions in ``cols``: discount further cities of a country
-    already listed (``lifted`` already carries the exposure lift for the less visible)."""
-    pool = _top(lifted, _pool_size(k))
-    values = np.where(np.isnan(lifted[pool]), -np.inf, lifted[pool])
-    codes = arr.country_codes[cols[pool]]
-    order = cols[pool]
-    listed = np.zeros(len(pool))  # cities of the same country already chosen
-    free = np.ones(len(pool), dtype=bool)
+    already listed (``lifted`` already carries the exposure lift for the less visible).
+    Ties go to the lower city index. Plain Python: the pool is about 50 cities, where a
+    dozen numpy calls per step cost more than the work."""
+    pool = _top(lifted, _pool_size(k)).tolist()
+    values = [-math.inf if math.isnan(v) else v for v in lifted[pool].tolist()]
+    order = cols[pool].tolist()
+    codes = arr.country_codes[order].tolist()
+    same: dict[int, list[int]] = {}
+    for p, code in enumerate(codes):
+        same.setdefault(code, []).append(p)
+    listed = dict.fromkeys(same, 0)  # cities of each country already chosen
+    current = values.copy()
+    free = [True] * len(pool)
     chosen: list[int] = []
     for _ in range(min(k, len(pool))):
-        value = values * DIVERSITY**listed
-        best = value[free].max()
-        tied = np.flatnonzero(free & (value == best))
-        p = int(tied[np.argmin(order[tied])])
+        p = max(range(len(pool)), key=current.__getitem__)
+        best = current[p]
+        if best == -math.inf or current.count(best) > 1:
+            p = min(
+                (q for q in range(len(pool)) if free[q] and current[q] == best),
+                key=order.__getitem__,
+            )
         free[p] = False
-        chosen.append(int(pool[p]))
-        listed[codes == codes[p]] += 1
+        chosen.append(pool[p])
+        listed[codes[p]] += 1
+        discount = DIVERSITY ** listed[codes[p]]
+        for q in same[codes[p]]:
+            current[q] = values[q] * discount if free[q] else -math.inf
     return chosen
 
 

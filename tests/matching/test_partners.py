@@ -341,3 +341,22 @@ def test_pruning_reads_few_profile_vectors(monkeypatch: pytest.MonkeyPatch) -> N
         full = suggest_partners(arr, emb, city, index=index, prune=False)
         assert _same(suggest_partners(arr, emb, city, index=index), full)
     assert np.median(sizes) < 0.25 * arr.n, sizes
+
+
+def test_the_bound_pass_computes_the_exact_terms() -> None:
+    """``_rest`` (every term but profile similarity, for every city, rearranged for speed)
+    equals the sum of the exact terms of ``_columns``, with and without a theme, on the
+    sample, well within the slack the bound allows for rounding."""
+    arr = _sample_arrays()
+    index = partner_index(arr, _unit(arr.n, seed=5))
+    every = np.arange(arr.n, dtype=np.int64)
+    for theme in (None, arr.theme_index["anti-rumours"], arr.theme_index["education"]):
+        weights = PartnerWeights() if theme is None else replace(PartnerWeights(), graph=0.25)
+        for city in arr.city_ids[::5]:
+            i = arr.index[city]
+            graph = partners._graph(index, i)
+            exact = partners._columns(index, i, every, theme, graph, weights)
+            want = exact.score - exact.parts["similarity"]
+            got = partners._rest(index, i, theme, graph, weights)
+            assert np.abs(got - want).max() < partners.BOUND_SLACK / 5, (city, theme)
+            assert np.ptp(want) > 0.1  # the terms vary: the comparison says something
