@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pycountry
 from numpy.typing import NDArray
+from pydantic import TypeAdapter
 
 from graph.errors import InvalidInput, NotFound
 from graph.model import Cluster as ClusterRow
@@ -72,6 +73,20 @@ class Prepared:
 
 
 PartnerKey = tuple[int, str, int, PartnerFilters, PartnerWeights]
+_PARTNERS_JSON = TypeAdapter(PartnerResult)
+
+
+def _check_k(k: int) -> None:
+    if not 1 <= k <= 100:
+        raise InvalidInput(f"k must be between 1 and 100, not {k}")
+
+
+@dataclass(eq=False)
+class _Kept:
+    """A partner list in the service's cache, with its JSON once someone asked for it."""
+
+    result: PartnerResult
+    json: bytes | None = None
 
 
 class NetworkService:
@@ -93,7 +108,7 @@ class NetworkService:
         # Partner lists by (revision, city, k, filters, weights): a snapshot never changes
         # under a revision, so an entry is right until the revision moves; bounded LRU
         # (about 15 KB a list: 2,048 lists hold about 30 MB).
-        self._partner_cache: OrderedDict[PartnerKey, PartnerResult] = OrderedDict()
+        self._partner_cache: OrderedDict[PartnerKey, _Kept] = OrderedDict()
         self._partner_cache_size = partner_cache_size
         self._partner_cache_lock = threading.Lock()
 
@@ -141,42 +156,51 @@ class NetworkService:
     ) -> list[PartnerResult]:
         if not city_ids:
             raise InvalidInput("name at least one city")
-        if not 1 <= k <= 100:
-            raise InvalidInput(f"k must be between 1 and 100, not {k}")
+        _check_k(k)
         p = self.prepared()
-        try:
-            return [self._partners_of(p, c, k, filters) for c in city_ids]
-        except UnknownCity as e:
-            raise NotFound(str(e)) from e
-        except ValueError as e:
-            raise InvalidInput(str(e)) from e
+        return [self._kept(p, c, k, filters).result for c in city_ids]
 
-    def _partners_of(
-        self, p: Prepared, city_id: str, k: int, filters: PartnerFilters
-    ) -> PartnerResult:
+    def partners_json(
+        self, city_id: str, *, k: int = 10, filters: PartnerFilters = PartnerFilters()
+    ) -> bytes:
+        """One city's partner list as JSON, written once and kept with the list (the API's
+        busiest answer: a list asked for again costs a lookup, not a serialisation)."""
+        _check_k(k)
+        kept = self._kept(self.prepared(), city_id, k, filters)
+        if kept.json is None:  # two threads may both write it: the same bytes
+            kept.json = _PARTNERS_JSON.dump_json(kept.result)
+        return kept.json
+
+    def _kept(self, p: Prepared, city_id: str, k: int, filters: PartnerFilters) -> _Kept:
         key = (p.revision, city_id, k, filters, self.weights)
         with self._partner_cache_lock:
             hit = self._partner_cache.get(key)
             if hit is not None:
                 self._partner_cache.move_to_end(key)
                 return hit
-        result = suggest_partners(
-            p.arrays,
-            p.profiles,
-            city_id,
-            k=k,
-            filters=filters,
-            weights=self.weights,
-            index=p.partner_index,
-        )
+        try:
+            result = suggest_partners(
+                p.arrays,
+                p.profiles,
+                city_id,
+                k=k,
+                filters=filters,
+                weights=self.weights,
+                index=p.partner_index,
+            )
+        except UnknownCity as e:
+            raise NotFound(str(e)) from e
+        except ValueError as e:
+            raise InvalidInput(str(e)) from e
+        kept = _Kept(result)
         if self._partner_cache_size > 0:
             with self._partner_cache_lock:
                 if self._partner_cache and next(iter(self._partner_cache))[0] != p.revision:
                     self._partner_cache.clear()  # a new revision: the old lists are stale
-                self._partner_cache[key] = result
+                self._partner_cache[key] = kept
                 while len(self._partner_cache) > self._partner_cache_size:
                     self._partner_cache.popitem(last=False)
-        return result
+        return kept
 
     def assign_experts(
         self,

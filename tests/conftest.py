@@ -61,13 +61,8 @@ class LocalNeo4j:
         self._run("stop")
 
 
-@pytest.fixture(scope="session")
-def neo4j_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = os.environ.get("ICCMATCH_TEST_NEO4J_URL")
-    if url:
-        yield url
-        return
-    server = LocalNeo4j(tmp_path_factory.mktemp("neo4j"), _free_port())
+def _started(server: LocalNeo4j) -> LocalNeo4j:
+    """Start ``server``; without Neo4j, skip, or fail when ICCMATCH_REQUIRE_NEO4J=1 (CI)."""
     try:
         if shutil.which("java") is None or shutil.which("mvn") is None:
             raise RuntimeError("java and mvn are needed to run scripts/neo4j-local")
@@ -77,8 +72,28 @@ def neo4j_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if _require_neo4j():
             pytest.fail(f"Neo4j could not be started and ICCMATCH_REQUIRE_NEO4J=1: {detail}")
         pytest.skip(f"no Neo4j: {detail}")
+    return server
+
+
+@pytest.fixture(scope="session")
+def neo4j_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("ICCMATCH_TEST_NEO4J_URL")
+    if url:
+        yield url
+        return
+    server = _started(LocalNeo4j(tmp_path_factory.mktemp("neo4j"), _free_port()))
     try:
         yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def own_neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNeo4j]:
+    """A server of the module's own, for tests that stop and start it."""
+    server = _started(LocalNeo4j(tmp_path_factory.mktemp("own-neo4j"), _free_port()))
+    try:
+        yield server
     finally:
         server.stop()
 

@@ -8,7 +8,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field
 
 from api.deps import (
     AnalystOrAdmin,
@@ -26,7 +26,7 @@ from graph.model import Kind
 from ingest.load import ingest_rows
 from ingest.read import RawRow
 from matching import graph_export
-from matching.partners import PartnerFilters, PartnerResult
+from matching.partners import PartnerFilters
 
 router = APIRouter(prefix="/v1", tags=["matching"])
 CityId = Annotated[str, Path(max_length=200, description="A city id, e.g. pt-amadora.")]
@@ -93,8 +93,8 @@ async def partners(
         caller = get_principal(service.store, credentials)
         if caller.role == "coordinator":
             check_own_city(caller, city_id)
-        (result,) = service.partners([city_id], k=k, filters=filters)
-        return Response(_PARTNERS_JSON.dump_json(result), media_type="application/json")
+        body = service.partners_json(city_id, k=k, filters=filters)
+        return Response(body, media_type="application/json")
 
     return await anyio.to_thread.run_sync(answer, limiter=_PARTNER_THREADS)
 
@@ -103,10 +103,6 @@ _PARTNER_THREADS = anyio.CapacityLimiter(2)
 """Partner requests compute in at most this many threads at once, the others waiting their
 turn in order: with 40 threads all computing, the interpreter lock is handed round
 unfairly and some requests wait many times longer than the rest."""
-
-
-_PARTNERS_JSON = TypeAdapter(PartnerResult)
-"""Writes a partner list straight to JSON bytes (pydantic-core; about 40 us for ten)."""
 
 
 class InterestIn(BaseModel):

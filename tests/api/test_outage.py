@@ -13,29 +13,17 @@ from api.keys import create_key
 from api.settings import Settings
 from graph.neo4j_store import Neo4jStore
 from ingest.load import ingest_path
-from tests.conftest import LocalNeo4j, _free_port, _require_neo4j
+from tests.conftest import LocalNeo4j, _wipe
 from tests.helpers import tiny, write_csvs
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 NO_HANG_S = 30  # a bound against hanging requests, not a performance target
 
 
-@pytest.fixture
-def own_neo4j(tmp_path: Path) -> LocalNeo4j:
-    server = LocalNeo4j(tmp_path / "neo4j", _free_port())
-    try:
-        server.start()
-    except Exception as e:  # pragma: no cover - depends on the machine
-        if _require_neo4j():
-            pytest.fail(f"could not start Neo4j: {e}")
-        pytest.skip(f"no Neo4j: {e}")
-    yield server
-    server.stop()
-
-
 def test_the_api_answers_503_while_neo4j_is_down_and_recovers(
     own_neo4j: LocalNeo4j, tmp_path: Path
 ) -> None:
+    _wipe(own_neo4j.url)  # the module's server: start from an empty graph
     store = Neo4jStore(own_neo4j.url)
     try:
         assert ingest_path(write_csvs(tmp_path / "ds", tiny()), store).ok
@@ -75,6 +63,7 @@ def test_an_ingest_into_a_stopped_neo4j_fails_clearly_and_writes_nothing(
 ) -> None:
     from graph.errors import StoreUnavailable
 
+    _wipe(own_neo4j.url)
     store = Neo4jStore(own_neo4j.url)
     try:
         store.revision()

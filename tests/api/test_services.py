@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,24 @@ def test_partner_lists_are_kept_per_revision(service: NetworkService, tmp_path: 
     (fresh,) = service.partners(["it-messina"], k=3)
     assert fresh is not first  # a write moved the revision: computed again on the new network
     assert "pt-braga" in {s.city_id for s in service.partners(["it-messina"], k=10)[0].suggestions}
+
+
+def test_partner_json_is_the_kept_list_written_once(service: NetworkService) -> None:
+    body = service.partners_json("it-messina", k=3)
+    assert service.partners_json("it-messina", k=3) is body  # kept with the list
+    (result,) = service.partners(["it-messina"], k=3)
+    doc = json.loads(body)
+    assert doc["city_id"] == "it-messina" and doc["considered"] == result.considered
+    assert [(s["city_id"], s["score"]) for s in doc["suggestions"]] == [
+        (s.city_id, s.score) for s in result.suggestions
+    ]
+    assert [r["text"] for r in doc["suggestions"][0]["reasons"]] == [
+        r.text for r in result.suggestions[0].reasons
+    ]
+    with pytest.raises(NotFound):
+        service.partners_json("atlantis")
+    with pytest.raises(InvalidInput):
+        service.partners_json("it-messina", k=0)
 
 
 def test_the_partner_cache_is_bounded(store: GraphStore, tmp_path: Path) -> None:

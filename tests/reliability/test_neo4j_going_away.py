@@ -29,7 +29,7 @@ from api.keys import create_key
 from graph.errors import StoreUnavailable
 from graph.store import open_store
 from ingest.load import ingest_path
-from tests.conftest import LocalNeo4j, _free_port, _require_neo4j, _wipe
+from tests.conftest import LocalNeo4j, _wipe
 from tests.helpers import tiny, write_csvs
 from tests.reliability.support import (
     ROOT,
@@ -44,22 +44,6 @@ from tests.reliability.support import (
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 NO_HANG_S = 30  # per request / per failing call: a bound against hangs, not a target
 CLIENTS = 4
-
-
-@pytest.fixture(scope="module")
-def own_neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNeo4j]:
-    """A dedicated server for this module: its tests stop and start it."""
-    server = LocalNeo4j(tmp_path_factory.mktemp("own-neo4j"), _free_port())
-    try:
-        server.start()
-    except Exception as e:  # pragma: no cover - depends on the machine
-        if _require_neo4j():
-            pytest.fail(f"could not start Neo4j: {e}")
-        pytest.skip(f"no Neo4j: {e}")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _start_if_stopped(server: LocalNeo4j) -> None:
