@@ -137,9 +137,9 @@ class PartnerIndex:
     passes: theme-major copies (``(T, n)``) make the query's 3-5 themes contiguous rows;
     practices are rare, so they are lists of cities per theme; "what each city would gain
     from the query city" reads only the priority entries with a known Index score. The
-    exact pass (``_columns``) gathers the few surviving cities' rows from the row-major
-    arrays. Languages are a bit mask per city; ties are the raw CSR arrays (no scipy call on
-    the hot path).
+    exact pass (``_columns``) gathers the surviving cities from the same theme rows.
+    Languages are a bit mask per city; ties are the raw CSR arrays (no scipy call on the
+    hot path).
     """
 
     arrays: NetworkArrays
@@ -149,7 +149,6 @@ class PartnerIndex:
     psum: NDArray[np.float64]  # (n,) sum of priorities
     inv_psum: NDArray[np.float64]  # (n,) 1 / max(psum, 1)
     s0: NDArray[np.float64]  # (n, T) Index score, 0 where unknown
-    score: NDArray[np.float64]  # (n, T) Index score, -inf where unknown
     score_t: NDArray[np.float64]  # (T, n) Index score, -inf where unknown
     known: NDArray[np.bool_]  # (n, T) Index score known
     bonus: NDArray[np.float64]  # (n, T) PRACTICE_BONUS where the city has a practice
@@ -231,7 +230,6 @@ def partner_index(arr: NetworkArrays, embeddings: NDArray[np.float32]) -> Partne
         psum=psum,
         inv_psum=1.0 / np.maximum(psum, 1.0),
         s0=s0,
-        score=score,
         score_t=np.ascontiguousarray(score.T),
         known=known,
         bonus=bonus,
@@ -377,22 +375,24 @@ def _query_themes(
 def _thematic(
     ix: PartnerIndex, i: int, cols: NDArray[np.int64], theme: int | None
 ) -> tuple[F, F, F]:
-    """shared, shared_back and gain (what ``i`` gains) against the cities ``cols``: whole
-    rows of every theme (themes the query does not weigh count 0), a few calls in all."""
-    _, _, gain_themes, gain_w = _query_themes(ix, i, theme)
-    inter = np.minimum(ix.pri.take(cols, axis=0), ix.pri[i]).sum(axis=1)
+    """shared, shared_back and gain (what ``i`` gains) against the cities ``cols``: a few
+    calls per theme of the query, each on a gathered theme row."""
+    mine, p_mine, gain_themes, gain_w = _query_themes(ix, i, theme)
+    inter = np.zeros(len(cols))
+    for t, p in zip(mine, p_mine, strict=True):
+        inter += np.minimum(ix.pri_t[t][cols], p)
     shared_back = inter / np.maximum(ix.psum[cols], 1.0)
     if theme is None:
         shared = inter / max(float(ix.psum[i]), 1.0)
     else:
         asked = max(float(ix.pri[i, theme]), 3.0)
-        shared = (asked / 5.0) * (ix.pri[cols, theme] / 5.0)
-    weight = np.zeros(ix.pri.shape[1])
-    weight[gain_themes] = gain_w
-    # max(s_j - s_i, 0) where both are known, 0 otherwise (-inf - x and x - inf are -inf)
-    mine = np.where(ix.known[i], ix.s0[i], np.inf)
-    diff = np.maximum(ix.score.take(cols, axis=0) - mine, 0.0)
-    gain = (ix.bonus.take(cols, axis=0) + diff / 100.0) @ weight
+        shared = (asked / 5.0) * (ix.pri_t[theme][cols] / 5.0)
+    gain = np.zeros(len(cols))
+    for t, w in zip(gain_themes, gain_w, strict=True):
+        term = ix.bonus[cols, t]
+        if ix.known[i, t]:  # max(s_j - s_i, 0); an unknown s_j is -inf, so 0
+            term += np.maximum(ix.score_t[t][cols] - ix.s0[i, t], 0.0) / 100.0
+        gain += w * term
     return shared, shared_back, gain
 
 
@@ -416,13 +416,16 @@ def _columns(
     w: PartnerWeights,
 ) -> _Columns:
     """Every feature and score term of ``i`` against ``cols``: what ``pair_features`` and
-    ``score_components`` compute for one row, restricted to those columns (the few cities
-    the bound left, so a handful of gathers of whole rows rather than passes per theme)."""
+    ``score_components`` compute for one row, restricted to those columns."""
     arr = ix.arrays
     shared, shared_back, gain = _thematic(ix, i, cols, theme)
     gain_back = _gain_back(ix, i, cols)
     if ix.embeddings.size:
-        sim = np.asarray(ix.embeddings[cols] @ ix.embeddings[i], dtype=np.float64)
+        # a few per cent of the vectors: gather them; most of them: one pass over all
+        many = 3 * len(cols) >= ix.n
+        vectors = ix.embeddings if many else ix.embeddings[cols]
+        sim = np.asarray(vectors @ ix.embeddings[i], dtype=np.float64)
+        sim = sim[cols] if many else sim
     else:
         sim = np.zeros(len(cols))
     if ix.lang_mask is not None:
