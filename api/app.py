@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.settings = s
         app.state.service = NetworkService(
-            store, default_encoder(s.embedding_model, s.embedding_bf16)
+            store, default_encoder(s.embedding_model, s.embedding_bf16), gc_freeze=True
         )
         app.state.clusters = ClusterService(app.state.service)
         try:

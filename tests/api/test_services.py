@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from pathlib import Path
 
 import pytest
@@ -105,6 +107,36 @@ def test_partner_json_is_the_kept_list_written_once(service: NetworkService) -> 
         service.partners_json("atlantis")
     with pytest.raises(InvalidInput):
         service.partners_json("it-messina", k=0)
+
+
+class _Node:
+    me: object
+
+
+def test_a_server_service_freezes_each_revision_and_lets_the_last_one_go(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    """With ``gc_freeze`` (the API's setting) the objects alive after a rebuild are out of
+    the cyclic collector's sight; at the next revision they are handed back and collected
+    (a frozen cycle that became garbage is freed then, not kept for ever)."""
+    assert ingest_path(write_csvs(tmp_path / "ds", tiny()), store).ok
+    service = NetworkService(store, default_encoder(), gc_freeze=True)
+    holder = [_Node()]
+    holder[0].me = holder[0]  # a cycle: only the cyclic collector can free it
+    gone = weakref.ref(holder[0])
+    try:
+        service.prepared()
+        assert gc.get_freeze_count() > 0
+        holder.clear()
+        gc.collect()
+        assert gone() is not None  # frozen: invisible to the collector
+        data = tiny()
+        data["themes"].append({"id": "sport", "name": "Sport"})
+        assert ingest_path(write_csvs(tmp_path / "more", data), store).ok
+        service.prepared()  # a new revision
+        assert gone() is None
+    finally:
+        gc.unfreeze()
 
 
 def test_the_partner_cache_is_bounded(store: GraphStore, tmp_path: Path) -> None:
