@@ -10,7 +10,9 @@ some profile text changed.
 from __future__ import annotations
 
 import gc
+import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -77,18 +79,27 @@ PartnerKey = tuple[int, str, int, PartnerFilters, PartnerWeights]
 _PARTNERS_JSON = TypeAdapter(PartnerResult)
 
 
-def _settle_heap() -> None:
-    """Collect, then move every object alive now out of the cyclic collector's sight.
+FULL_GC_EVERY_S = 60.0
+"""How often a rebuild may afford a full collection (``_settle_heap``)."""
 
-    A snapshot with its arrays and index is a few hundred thousand objects that live until
-    the next revision. Left tracked, each full collection walks them all while the worker
-    holds the interpreter lock: 103 ms at 10,000 cities (23 ms frozen), every request of the
-    worker waiting, which is where the API's p95 went. Refcounting still frees frozen
-    objects; the unfreeze and collect first let the previous revision's cycles go, so a
-    revision change leaks nothing.
+
+def _settle_heap(full: bool) -> None:
+    """Move every object alive now out of the cyclic collector's sight (``gc.freeze``).
+
+    A snapshot with its arrays and index, the loaded model and the libraries are about
+    half a million objects that live until the next revision or for good. Left tracked,
+    each full collection walks them all while the worker holds the interpreter lock:
+    103 ms at 10,000 cities (23 ms frozen), every request of the worker waiting, which is
+    where the API's p95 went. Reference counting still frees a replaced revision; what a
+    freeze can hold on to is cyclic garbage not yet collected. So ``full`` (at most every
+    ``FULL_GC_EVERY_S``) unfreezes and collects everything first, 240 ms on the sample with
+    the model loaded, too much for every write; in between, the young generations only.
     """
-    gc.unfreeze()
-    gc.collect()
+    if full:
+        gc.unfreeze()
+        gc.collect()
+    else:
+        gc.collect(1)
     gc.freeze()
 
 
@@ -132,6 +143,7 @@ class NetworkService:
         self._partner_cache_size = partner_cache_size
         self._partner_cache_lock = threading.Lock()
         self._gc_freeze = gc_freeze
+        self._full_gc_at = -math.inf
 
     def snapshot(self) -> NetworkSnapshot:
         """The current snapshot, re-read only when the store's revision moved."""
@@ -163,7 +175,10 @@ class NetworkService:
             prepared.partner_index  # noqa: B018  (built now, under the lock, not by a request)
             self._prepared = prepared
             if self._gc_freeze:
-                _settle_heap()
+                now = time.monotonic()
+                full = now - self._full_gc_at >= FULL_GC_EVERY_S
+                self._full_gc_at = now if full else self._full_gc_at
+                _settle_heap(full)
             return prepared
 
     def model_available(self) -> bool:

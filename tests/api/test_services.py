@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from api import services
 from api.services import NetworkService
 from graph.errors import InvalidInput, NotFound
 from graph.store import GraphStore
@@ -113,27 +114,35 @@ class _Node:
     me: object
 
 
-def test_a_server_service_freezes_each_revision_and_lets_the_last_one_go(
-    store: GraphStore, tmp_path: Path
+def test_a_server_service_freezes_each_revision_and_collects_what_it_froze(
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With ``gc_freeze`` (the API's setting) the objects alive after a rebuild are out of
-    the cyclic collector's sight; at the next revision they are handed back and collected
-    (a frozen cycle that became garbage is freed then, not kept for ever)."""
+    """With ``gc_freeze`` (the API's setting) what a rebuild leaves alive is out of the
+    cyclic collector's sight. A frozen cycle that becomes garbage is not kept for ever:
+    the next full settle (at most a minute later) unfreezes and collects it; a rebuild
+    sooner than that only freezes."""
     assert ingest_path(write_csvs(tmp_path / "ds", tiny()), store).ok
     service = NetworkService(store, default_encoder(), gc_freeze=True)
     holder = [_Node()]
     holder[0].me = holder[0]  # a cycle: only the cyclic collector can free it
     gone = weakref.ref(holder[0])
+
+    def new_revision(n: int) -> None:
+        data = tiny()
+        data["themes"].append({"id": "sport", "name": f"Sport {n}"})
+        assert ingest_path(write_csvs(tmp_path / f"more{n}", data), store).ok
+        service.prepared()
+
     try:
         service.prepared()
         assert gc.get_freeze_count() > 0
         holder.clear()
         gc.collect()
         assert gone() is not None  # frozen: invisible to the collector
-        data = tiny()
-        data["themes"].append({"id": "sport", "name": "Sport"})
-        assert ingest_path(write_csvs(tmp_path / "more", data), store).ok
-        service.prepared()  # a new revision
+        new_revision(1)  # within the minute: freeze only
+        assert gone() is not None
+        monkeypatch.setattr(services, "FULL_GC_EVERY_S", 0.0)
+        new_revision(2)  # a full settle
         assert gone() is None
     finally:
         gc.unfreeze()
