@@ -175,9 +175,9 @@ class NetworkService:
             prepared.partner_index  # noqa: B018  (built now, under the lock, not by a request)
             self._prepared = prepared
             if self._gc_freeze:
-                now = time.monotonic()
-                full = now - self._full_gc_at >= FULL_GC_EVERY_S
-                self._full_gc_at = now if full else self._full_gc_at
+                full = time.monotonic() - self._full_gc_at >= FULL_GC_EVERY_S
+                if full:
+                    self._full_gc_at = time.monotonic()
                 _settle_heap(full)
             return prepared
 
