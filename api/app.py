@@ -7,6 +7,7 @@ bounded.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            gc.unfreeze()  # what the service froze is the collector's again (a clean exit)
             store.close()
 
     app = FastAPI(
