@@ -182,11 +182,11 @@ class PartnerIndex:
         return self.arrays.n
 
 
-def _csr(owner: NDArray[np.int64], size: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Group the positions 0..len(owner)-1 by ``owner`` (0..size-1): (indptr, positions)."""
+def _indptr(owner: NDArray[np.int64], size: int) -> NDArray[np.int64]:
+    """CSR row pointers for entries grouped by ``owner`` (0..size-1), in owner order."""
     indptr = np.zeros(size + 1, dtype=np.int64)
     np.cumsum(np.bincount(owner, minlength=size), out=indptr[1:])
-    return indptr, np.argsort(owner, kind="stable").astype(np.int64)
+    return indptr
 
 
 def partner_index(arr: NetworkArrays, embeddings: NDArray[np.float32]) -> PartnerIndex:
@@ -219,9 +219,7 @@ def partner_index(arr: NetworkArrays, embeddings: NDArray[np.float32]) -> Partne
     lat_r = np.radians(arr.lat)
     if embeddings.size:
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
-    country_indptr, country_city = _csr(
-        arr.country_codes, int(arr.country_codes.max(initial=-1)) + 1
-    )
+    country_city = np.argsort(arr.country_codes, kind="stable").astype(np.int64)
     return PartnerIndex(
         arrays=arr,
         embeddings=embeddings,
@@ -233,11 +231,11 @@ def partner_index(arr: NetworkArrays, embeddings: NDArray[np.float32]) -> Partne
         score_t=np.ascontiguousarray(score.T),
         known=known,
         bonus=bonus,
-        practice_indptr=_csr(practice_themes, pri.shape[1])[0],
+        practice_indptr=_indptr(practice_themes, pri.shape[1]),
         practice_city=practice_city.astype(np.int64),
         theme_ok_t=np.ascontiguousarray(((arr.priority > 0) | strong | (arr.practices > 0)).T),
         care_t=np.ascontiguousarray(care_t.T),
-        care_indptr=_csr(rows, arr.n)[0],
+        care_indptr=_indptr(rows, arr.n),
         care_theme=themes.astype(np.int64),
         care_w=care_w,
         care_s=s0[rows, themes],
@@ -261,7 +259,7 @@ def partner_index(arr: NetworkArrays, embeddings: NDArray[np.float32]) -> Partne
         ties_indices=ties.indices.astype(np.int64),
         inv_log_degree=np.where(degree > 1, 1.0 / np.log(np.maximum(degree, 2)), 0.0),
         lift=1.0 + EXPOSURE_NATIONAL * arr.national + EXPOSURE_SMALL * small,
-        country_indptr=country_indptr,
+        country_indptr=_indptr(arr.country_codes, int(arr.country_codes.max(initial=-1)) + 1),
         country_city=country_city,
     )
 
