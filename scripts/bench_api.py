@@ -53,8 +53,8 @@ from api.keys import create_key  # noqa: E402
 from graph.model import Kind  # noqa: E402
 from graph.sqlite_store import SqliteStore  # noqa: E402
 from ingest.load import ingest_path  # noqa: E402
-from matching.embeddings import content_hash, default_encoder  # noqa: E402
-from matching.texts import city_profiles  # noqa: E402
+from matching.kernel.embeddings import content_hash, default_encoder  # noqa: E402
+from matching.kernel.texts import city_profiles  # noqa: E402
 
 LUA = """
 local ids = {%s}

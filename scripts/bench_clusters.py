@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from planted import planted
 
 from matching.clusters import ClusterInput, ClusterParams, check_groups, propose_clusters
-from matching.clusters_large import tune_gamma
+from matching.clusters.rules import tune_gamma
 
 
 def machine() -> dict[str, Any]:

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from graph.sqlite_store import SqliteStore  # noqa: E402
 from ingest.load import ingest_path  # noqa: E402
-from matching.embeddings import SentenceEncoder, embed  # noqa: E402
-from matching.texts import city_profiles  # noqa: E402
+from matching.kernel.embeddings import SentenceEncoder, embed  # noqa: E402
+from matching.kernel.texts import city_profiles  # noqa: E402
 
 
 def main() -> None:

@@ -43,11 +43,12 @@ from graph.model import Kind, Partnership, from_props  # noqa: E402
 from graph.snapshot import NetworkSnapshot, build_snapshot  # noqa: E402
 from graph.sqlite_store import SqliteStore  # noqa: E402
 from ingest.load import ingest_path  # noqa: E402
-from matching.embeddings import default_encoder, embed  # noqa: E402
-from matching.encoder import NetworkArrays, distance_km, encode  # noqa: E402
-from matching.features import pair_features  # noqa: E402
+from matching.kernel.arrays import NetworkArrays, encode  # noqa: E402
+from matching.kernel.embeddings import default_encoder, embed  # noqa: E402
+from matching.kernel.features import pair_features  # noqa: E402
+from matching.kernel.geometry import haversine_km  # noqa: E402
+from matching.kernel.texts import city_profiles  # noqa: E402
 from matching.partners import partner_index, suggest_partners, total_score  # noqa: E402
-from matching.texts import city_profiles  # noqa: E402
 
 
 def _ranks(scores: np.ndarray, exclude: np.ndarray, target: int) -> int:
@@ -149,7 +150,7 @@ def generated_snapshot(n: int, seed: int) -> NetworkSnapshot:
     for i in range(n):
         shared = pri[i] @ pri.T
         same_lang = (lang[i] @ lang.T) > 0
-        dist = distance_km(arr.lat[i], arr.lon[i], arr.lat, arr.lon)
+        dist = haversine_km(arr.lat[i], arr.lon[i], arr.lat, arr.lon)
         logit = 1.2 * shared + 1.0 * same_lang - dist / 800.0
         logit[i] = -np.inf
         p = np.exp(logit - logit.max())
@@ -177,7 +178,7 @@ def speed(n: int, seed: int, repeats: int) -> dict[str, Any]:
     give the same lists."""
     import netgen
 
-    from matching import partners
+    from matching.partners import suggest as partners
 
     data = netgen.generate(n, seed)
     rows = {Kind(k): [from_props(Kind(k), r) for r in v] for k, v in data.items()}

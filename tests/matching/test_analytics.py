@@ -34,9 +34,8 @@ from matching.analytics import (
     ClusterSpec,
     NetworkStats,
     network_stats,
-    tie_graph,
 )
-from matching.graph_export import (
+from matching.analytics.export import (
     EDGE_COLUMNS,
     NODE_COLUMNS,
     csv_texts,
@@ -47,6 +46,7 @@ from matching.graph_export import (
     write_gexf,
     write_graphml,
 )
+from matching.kernel.ties import tie_graph
 from tests.helpers import HOSTILE, batch_of, tiny, write_csvs
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"

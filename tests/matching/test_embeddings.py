@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from graph.store import GraphStore
-from matching.embeddings import SentenceEncoder, content_hash, default_encoder, embed
+from matching.kernel.embeddings import SentenceEncoder, content_hash, default_encoder, embed
 
 
 class CountingEncoder:

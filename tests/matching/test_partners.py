@@ -11,14 +11,9 @@ import pytest
 
 from graph.model import Kind, from_props
 from graph.snapshot import NetworkSnapshot, build_snapshot
-from matching import partners
-from matching.encoder import NetworkArrays, encode
-from matching.features import pair_features
+from matching.kernel.arrays import NetworkArrays, encode
+from matching.kernel.features import pair_features
 from matching.partners import (
-    DIVERSITY,
-    EXPOSURE_NATIONAL,
-    EXPOSURE_SMALL,
-    SMALL_CITY,
     PartnerFilters,
     PartnerResult,
     PartnerWeights,
@@ -28,6 +23,8 @@ from matching.partners import (
     suggest_partners,
     total_score,
 )
+from matching.partners import suggest as partners
+from matching.partners.model import DIVERSITY, EXPOSURE_NATIONAL, EXPOSURE_SMALL, SMALL_CITY
 from tests.helpers import batch_of, tiny, write_csvs
 
 

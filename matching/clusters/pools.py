@@ -1,0 +1,526 @@
+"""From a request to pools: who is a candidate for which cluster, and what is asked of them.
+
+A thematic request builds one *pool* per theme: the cities that prioritise the theme
+(priority > 0), are not excluded and have capacity, plus any city locked into a cluster
+of that theme. Without ``params.themes`` the ``max_themes`` most demanded themes (sum of
+priorities) that can host a cluster are used. A thematic pool's affinity is the input
+affinity restricted to its candidates; the theme's own data decide who is a candidate,
+what a membership is worth (priority / 5) and who can lead (Index strength). A
+geographic request has one pool of every eligible city, with an affinity that blends the
+input affinity with proximity: ``(1 - w) * A / max(A) + w * exp(-distance_km / scale)``.
+
+Building pools is also where impossible requests are caught early (:func:`build_problem`
+with ``strict``): locks that break a rule, a pool that cannot host one valid cluster.
+Each refusal is a :class:`ClusterInfeasible` that names the parameter to change and by
+how much, because the planner's next step is to change it.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from matching.clusters.model import (
+    GEO_KEY,
+    ClusterInfeasible,
+    ClusterInput,
+    ClusterInputError,
+    ClusterParams,
+)
+from matching.clusters.rules import Lock, PoolData, Rules, tune_gamma
+from matching.kernel.arrays import BoolArray, FloatArray, IntArray, Matrix
+from matching.kernel.geometry import chord_km, distance_matrix_km, unit_vectors
+from matching.kernel.wording import and_join
+
+POOL_DENSE_MAX = 2500
+"""A pool of at most this many candidates gets a dense affinity matrix."""
+GEO_NEIGHBOURS = 31
+"""Beyond ``POOL_DENSE_MAX``, proximity is kept for each city's nearest 31 (itself included)."""
+
+
+@dataclass(frozen=True, eq=False)
+class PoolProblem:
+    """One request made ready to solve: its pools, the rules they share, the capacities.
+
+    ``pool_strength`` and ``pool_lead_theme`` hold, per pool, each candidate's lead score
+    and the theme it is on (the report names the lead from them); ``explicit`` marks the
+    pools the planner asked for (they must not come out empty); ``skipped`` says why a
+    theme got no pool and ``mixed_waived`` why a pool need not mix.
+    """
+
+    inp: ClusterInput
+    params: ClusterParams
+    pools: tuple[PoolData, ...]
+    pool_strength: tuple[FloatArray, ...]
+    pool_lead_theme: tuple[IntArray, ...]
+    explicit: tuple[bool, ...]
+    rules: Rules
+    cap: IntArray
+    skipped: Mapping[str, str]
+    mixed_waived: Mapping[int, str]
+
+
+@dataclass(frozen=True, eq=False)
+class CityCodes:
+    """Per-city facts every pool slices: country code, national networks, membership."""
+
+    country: IntArray
+    networks: BoolArray  # n x networks
+    intl: BoolArray
+
+
+def city_codes(inp: ClusterInput) -> CityCodes:
+    countries = {c: k for k, c in enumerate(sorted(set(inp.countries)))}
+    country = np.asarray([countries[c] for c in inp.countries], dtype=np.int64)
+    net_ids = sorted({g for row in inp.networks for g in row})
+    networks = np.zeros((inp.n, len(net_ids)), dtype=bool)
+    for i, row in enumerate(inp.networks):
+        for g in row:
+            networks[i, net_ids.index(g)] = True
+    intl = np.asarray([m == "international" for m in inp.membership])
+    return CityCodes(country, networks, intl)
+
+
+def effective_capacity(inp: ClusterInput, params: ClusterParams) -> IntArray:
+    """Clusters each city can join: ``params.max_per_city`` when given, else its capacity."""
+    if params.max_per_city is not None:
+        return np.full(inp.n, params.max_per_city, dtype=np.int64)
+    return np.asarray(inp.capacity, dtype=np.int64).copy()
+
+
+def lead_capable(inp: ClusterInput, params: ClusterParams) -> BoolArray:
+    """``n x T``: the city can lead a cluster on the theme.
+
+    Strong means an Index score of at least ``lead_min_strength``, or -- for themes the
+    Index does not score, and for cities it has not scored -- a published good practice on
+    a theme the city prioritises at 3/5 or more.
+    """
+    strong = np.nan_to_num(inp.strength, nan=-1.0) >= params.lead_min_strength
+    if inp.practices is not None:
+        strong = strong | ((inp.priority >= 3) & inp.practices)
+    return np.asarray(strong)
+
+
+def pool_affinity(A: Matrix, idx: IntArray) -> Matrix:
+    """``A`` restricted to the candidates ``idx``, zero diagonal; dense unless large."""
+    if isinstance(A, np.ndarray):
+        W = np.array(A[np.ix_(idx, idx)], dtype=np.float64)
+        np.fill_diagonal(W, 0.0)
+        return W
+    S = sp.csr_matrix(A)[idx][:, idx].tocsr()
+    if len(idx) <= POOL_DENSE_MAX:
+        W = S.toarray()
+        np.fill_diagonal(W, 0.0)
+        return W
+    S.setdiag(0.0)
+    S.eliminate_zeros()
+    return S
+
+
+def geographic_affinity(inp: ClusterInput, params: ClusterParams, idx: IntArray) -> Matrix:
+    """The input affinity (scaled to a maximum of 1) blended with proximity."""
+    A = pool_affinity(inp.affinity, idx)
+    top = float(A.max()) if A.shape[0] > 1 else 0.0
+    scale = top if top > 0 else 1.0
+    w = params.distance_weight
+    lat, lon = inp.lat[idx], inp.lon[idx]
+    if len(idx) <= POOL_DENSE_MAX:
+        prox = np.exp(-distance_matrix_km(lat, lon, lat, lon) / params.distance_scale_km)
+        A_d = A if isinstance(A, np.ndarray) else A.toarray()
+        W = (1 - w) * A_d / scale + w * prox
+        np.fill_diagonal(W, 0.0)
+        return np.asarray(W)
+    from scipy.spatial import cKDTree  # only large geographic pools pay its import
+
+    # nearest neighbours by chord length on the unit sphere (same order as great-circle)
+    xyz = unit_vectors(lat, lon)
+    k = min(len(idx), GEO_NEIGHBOURS)
+    chord, nb = cKDTree(xyz).query(xyz, k=k)
+    rows = np.repeat(np.arange(len(idx)), k)
+    vals = np.exp(-chord_km(chord.ravel()) / params.distance_scale_km)
+    P = sp.csr_matrix((vals, (rows, nb.ravel())), shape=(len(idx), len(idx)))
+    P = P.maximum(P.T)
+    W = ((1 - w) / scale) * sp.csr_matrix(A) + w * P
+    W.setdiag(0.0)
+    W.eliminate_zeros()
+    return sp.csr_matrix(W)
+
+
+def slot_theme(params: ClusterParams, inp: ClusterInput, slot: str) -> int:
+    """The theme index a lock slot belongs to (-1 for geographic requests)."""
+    if params.kind == "geographic":
+        return -1
+    theme = slot.split("#", 1)[0]
+    if theme not in inp.theme_ids:
+        raise ClusterInputError(
+            f"locked slot {slot!r} names no known theme: name it '<theme_id>' or '<theme_id>#<label>' "
+            f"with a theme id such as {inp.theme_ids[0] if inp.theme_ids else 'education'!r}"
+        )
+    return inp.theme_ids.index(theme)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_problem(inp: ClusterInput, params: ClusterParams, strict: bool = True) -> PoolProblem:
+    """The pools, rules and capacities of a request.
+
+    ``strict`` refuses a request no proposal can satisfy (locks that break a rule, a pool
+    that cannot host a valid cluster). ``evaluate_clusters`` builds with ``strict=False``:
+    it checks groups the planner already chose, so a broken rule is a finding to report
+    there, not a reason to refuse.
+    """
+    pos = {c: i for i, c in enumerate(inp.city_ids)}
+    unknown = sorted(set(params.excluded) - set(pos))
+    if unknown:
+        raise ClusterInputError(f"excluded city {unknown[0]!r} is not in the network")
+    cap = effective_capacity(inp, params)
+    excluded = np.zeros(inp.n, dtype=bool)
+    excluded[[pos[c] for c in params.excluded]] = True
+    eligible = ~excluded & (cap > 0)
+    lead_ok = lead_capable(inp, params)
+    locks = _locks(inp, params, pos, excluded)
+    if strict:
+        _check_locks(inp, params, cap, locks)
+    themes, explicit, skipped = _pool_themes(inp, params, eligible, locks)
+    codes = city_codes(inp)
+
+    pools: list[PoolData] = []
+    strengths: list[FloatArray] = []
+    lead_theme: list[IntArray] = []
+    explicit_out: list[bool] = []
+    mixed_waived: dict[int, str] = {}
+    for t, is_explicit in zip(themes, explicit, strict=True):
+        key = GEO_KEY if t < 0 else inp.theme_ids[t]
+        mask = eligible.copy() if t < 0 else eligible & (inp.priority[:, t] > 0)
+        my_locks = [(slot, m) for slot, (tt, m) in locks.items() if tt == t]
+        for _, m in my_locks:
+            mask[m] = True
+        idx = np.flatnonzero(mask).astype(np.int64)
+        local = {int(g): a for a, g in enumerate(idx)}
+        W, cov, st, lt, lok = _pool_arrays(inp, params, t, idx, lead_ok)
+        refusal = _precheck(inp, params, key, idx, lok, st, codes.networks[idx]) if strict else None
+        if refusal is not None:
+            if is_explicit:
+                raise refusal
+            skipped[key] = refusal.detail
+            continue
+        intl = codes.intl[idx]
+        n_int, n_nat = int(intl.sum()), int((~intl).sum())
+        if params.mixed_membership and n_int and n_nat:
+            allowance = min(n_int, n_nat)
+        else:
+            allowance = -1
+            if params.mixed_membership:
+                kind_missing = "national-network" if n_int else "international"
+                mixed_waived[len(pools)] = f"the {key} pool has no {kind_missing} city"
+        pools.append(
+            PoolData(
+                key=key,
+                theme=t,
+                idx=idx,
+                W=W,
+                gamma=float(tune_gamma(W, params.min_size, params.max_size)),
+                cov=np.asarray(cov, dtype=np.float64),
+                lead_ok=np.asarray(lok, dtype=bool),
+                langs=np.asarray(inp.languages[idx], dtype=bool),
+                intl=intl,
+                national=~intl,
+                country=codes.country[idx],
+                net=codes.networks[idx],
+                locks=tuple(Lock(slot, tuple(local[g] for g in m)) for slot, m in my_locks),
+                n_clusters=params.n_clusters,
+                mix_allowance=allowance,
+            )
+        )
+        strengths.append(np.asarray(st, dtype=np.float64))
+        lead_theme.append(np.asarray(lt, dtype=np.int64))
+        explicit_out.append(is_explicit)
+
+    return PoolProblem(
+        inp=inp,
+        params=params,
+        pools=tuple(pools),
+        pool_strength=tuple(strengths),
+        pool_lead_theme=tuple(lead_theme),
+        explicit=tuple(explicit_out),
+        rules=_rules(params, pools),
+        cap=cap,
+        skipped=types.MappingProxyType(skipped),
+        mixed_waived=types.MappingProxyType(mixed_waived),
+    )
+
+
+def _locks(
+    inp: ClusterInput, params: ClusterParams, pos: Mapping[str, int], excluded: BoolArray
+) -> dict[str, tuple[int, list[int]]]:
+    """The planner's locks as slot -> (theme index, sorted global members)."""
+    locks: dict[str, tuple[int, list[int]]] = {}
+    for slot, ids in params.locked.items():
+        missing = [c for c in ids if c not in pos]
+        if missing:
+            raise ClusterInputError(
+                f"locked slot {slot!r} names {missing[0]!r}, which is not in the network"
+            )
+        members = sorted({pos[c] for c in ids})
+        for i in members:
+            if excluded[i]:
+                raise ClusterInputError(
+                    f"{inp.names[i]} is both locked (slot {slot!r}) and excluded: remove it from one of them"
+                )
+        locks[slot] = (slot_theme(params, inp, slot), members)
+    return locks
+
+
+def _pool_themes(
+    inp: ClusterInput,
+    params: ClusterParams,
+    eligible: BoolArray,
+    locks: Mapping[str, tuple[int, list[int]]],
+) -> tuple[list[int], list[bool], dict[str, str]]:
+    """Which pools to build: theme indices (-1: geographic), whether each was asked for,
+    and why demanded themes were skipped."""
+    if params.kind == "geographic":
+        return [-1], [True], {}
+    themes: list[int] = []
+    explicit: list[bool] = []
+    skipped: dict[str, str] = {}
+    if params.themes is not None:
+        bad = [t for t in params.themes if t not in inp.theme_ids]
+        if bad:
+            raise ClusterInputError(
+                f"theme {bad[0]!r} is not in the network; known themes: {and_join(inp.theme_ids[:8])}"
+            )
+        themes = [inp.theme_ids.index(t) for t in dict.fromkeys(params.themes)]
+        explicit = [True] * len(themes)
+    else:
+        demand = (inp.priority * eligible[:, None]).sum(axis=0)
+        count = ((inp.priority > 0) & eligible[:, None]).sum(axis=0)
+        order = sorted(range(len(inp.theme_ids)), key=lambda t: (-int(demand[t]), t))
+        for t in order:
+            if count[t] < params.min_size:
+                if count[t] > 0:
+                    skipped[inp.theme_ids[t]] = (
+                        f"only {count[t]} eligible cities prioritise it (min_size {params.min_size})"
+                    )
+                continue
+            if len(themes) < params.max_themes:
+                themes.append(t)
+                explicit.append(False)
+    for t, _ in locks.values():
+        if t not in themes:
+            themes.append(t)
+            explicit.append(True)
+    return themes, explicit, skipped
+
+
+def _pool_arrays(
+    inp: ClusterInput, params: ClusterParams, t: int, idx: IntArray, lead_ok: BoolArray
+) -> tuple[Matrix, FloatArray, FloatArray, IntArray, BoolArray]:
+    """A pool's affinity, coverage per candidate, lead score, the theme of that score and
+    who can lead; a geographic pool leads on each city's strongest theme."""
+    T = len(inp.theme_ids)
+    if t >= 0:
+        W = pool_affinity(inp.affinity, idx)
+        cov = np.maximum(inp.priority[idx, t], 1) / 5.0
+        st = np.nan_to_num(inp.strength[idx, t], nan=-1.0)
+        return W, cov, st, np.full(len(idx), t, dtype=np.int64), lead_ok[idx, t]
+    W = geographic_affinity(inp, params, idx)
+    st_all = np.nan_to_num(inp.strength[idx], nan=-1.0)
+    lt = np.argmax(st_all, axis=1) if T else np.zeros(len(idx), dtype=np.int64)
+    st = st_all[np.arange(len(idx)), lt] if T else np.full(len(idx), -1.0)
+    lok = np.asarray(lead_ok[idx].any(axis=1)) if T else np.zeros(len(idx), dtype=bool)
+    return W, np.ones(len(idx)), st, lt, lok
+
+
+def _rules(params: ClusterParams, pools: Sequence[PoolData]) -> Rules:
+    """The rules of a request, with a coverage weight no cohesion change can outweigh."""
+    spread = 0.0
+    for p in pools:
+        top = float(p.W.max()) if p.k > 1 else 0.0
+        spread = max(spread, top - p.gamma, p.gamma)
+    return Rules(
+        min_size=params.min_size,
+        max_size=params.max_size,
+        require_language=params.require_common_language,
+        single_country_ok=params.allow_single_country,
+        single_network_ok=params.allow_single_network,
+        coverage_weight=5.0 * params.max_size * max(spread, 1e-6),
+    )
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def _check_locks(
+    inp: ClusterInput,
+    params: ClusterParams,
+    cap: IntArray,
+    locks: Mapping[str, tuple[int, list[int]]],
+) -> None:
+    """Refuse locks no proposal can honour, saying what to relax."""
+    lock_count = Counter(i for _, m in locks.values() for i in m)
+    for i, k in sorted(lock_count.items()):
+        if k > cap[i]:
+            raise ClusterInfeasible(
+                f"{inp.names[i]} is locked into {k} clusters but can be in at most {cap[i]}: "
+                f"raise max_per_city to {k} or unlock it from {k - cap[i]} slot(s)",
+                constraint="max_per_city",
+                suggestion=k,
+            )
+    for slot, (_, members) in locks.items():
+        if len(members) > params.max_size:
+            raise ClusterInfeasible(
+                f"locked slot {slot!r} keeps {len(members)} cities together but max_size is "
+                f"{params.max_size}: raise max_size to {len(members)} or unlock {len(members) - params.max_size} of them",
+                constraint="max_size",
+                suggestion=len(members),
+            )
+        if params.require_common_language and not inp.languages[members].all(axis=0).any():
+            raise ClusterInfeasible(
+                f"the cities locked in slot {slot!r} ({and_join([inp.names[i] for i in members])}) share no "
+                "language: drop require_common_language or unlock one of them",
+                constraint="require_common_language",
+            )
+    if params.n_clusters is not None:
+        slots_per_theme = Counter(t for t, _ in locks.values())
+        for t, k in slots_per_theme.items():
+            if k > params.n_clusters:
+                what = "geographic clusters" if t < 0 else f"theme {inp.theme_ids[t]!r}"
+                raise ClusterInfeasible(
+                    f"{what} has {k} locked slots but n_clusters is {params.n_clusters}: "
+                    f"raise n_clusters to {k} or merge the slots",
+                    constraint="n_clusters",
+                    suggestion=k,
+                )
+    per_theme_slots = Counter((t, i) for t, m in locks.values() for i in m)
+    twice = [(t, i) for (t, i), k in per_theme_slots.items() if k > 1]
+    if twice:
+        t, i = twice[0]
+        what = "geographic" if t < 0 else repr(inp.theme_ids[t])
+        raise ClusterInfeasible(
+            f"{inp.names[i]} is locked into two {what} clusters but a city joins one cluster per theme: "
+            "unlock it from one slot",
+            constraint="locked",
+        )
+
+
+def _precheck(
+    inp: ClusterInput,
+    params: ClusterParams,
+    key: str,
+    idx: IntArray,
+    lok: BoolArray,
+    strength: FloatArray,
+    net: BoolArray,
+) -> ClusterInfeasible | None:
+    """Necessary conditions for at least one valid cluster in a pool, as a ready error."""
+    lo = params.min_size
+    what = f"theme {key!r}" if key != GEO_KEY else "geographic clusters"
+    k = len(idx)
+    if k < lo:
+        return ClusterInfeasible(
+            f"{what} has {k} candidate cities (prioritising it, not excluded, with capacity) but min_size is "
+            f"{lo}: lower min_size to {max(k, 2)} or add cities that prioritise it",
+            constraint="min_size",
+            theme=key,
+            suggestion=max(k, 2),
+        )
+    if params.n_clusters is not None and params.n_clusters * lo > k:
+        return ClusterInfeasible(
+            f"n_clusters {params.n_clusters} for {what} needs {params.n_clusters * lo} cities but {k} are "
+            f"candidates: lower n_clusters to {k // lo} or min_size to {max(2, k // params.n_clusters)}",
+            constraint="n_clusters",
+            theme=key,
+            suggestion=k // lo,
+        )
+    if not lok.any():
+        best = int(np.argmax(strength))
+        known = strength[best] >= 0
+        hint = (
+            f"lower lead_min_strength to {math.floor(strength[best])} ({inp.names[idx[best]]} scores that)"
+            if known
+            else "add Index scores for its candidates"
+        )
+        return ClusterInfeasible(
+            f"no candidate for {what} can lead: none scores {params.lead_min_strength:g} or more "
+            f"nor has a good practice on it: {hint}",
+            constraint="lead_min_strength",
+            theme=key,
+            suggestion=math.floor(strength[best]) if known else None,
+        )
+    groups = _language_groups(inp, params, key, idx, lok, strength)
+    if isinstance(groups, ClusterInfeasible):
+        return groups
+    if not params.allow_single_country:
+        cc = np.asarray([inp.countries[g] for g in idx])
+        if not any(len(set(cc[m])) > 1 for m in groups):
+            only = sorted(set(cc))
+            return ClusterInfeasible(
+                f"every group of candidates for {what} that could form a cluster is in one country "
+                f"({and_join(only)}): set allow_single_country=True",
+                constraint="allow_single_country",
+                theme=key,
+                suggestion=True,
+            )
+    if (
+        not params.allow_single_network
+        and net.shape[1]
+        and all(net[m].all(axis=0).any() for m in groups)
+    ):
+        return ClusterInfeasible(
+            f"every group of candidates for {what} that could form a cluster belongs to one national "
+            "network: set allow_single_network=True",
+            constraint="allow_single_network",
+            theme=key,
+            suggestion=True,
+        )
+    return None
+
+
+def _language_groups(
+    inp: ClusterInput,
+    params: ClusterParams,
+    key: str,
+    idx: IntArray,
+    lok: BoolArray,
+    strength: FloatArray,
+) -> list[BoolArray] | ClusterInfeasible:
+    """The candidate groups a valid cluster could come from: the speakers of each language
+    at least ``min_size`` candidates and a possible lead share (everyone when no common
+    language is required), or why there is none."""
+    lo = params.min_size
+    what = f"theme {key!r}" if key != GEO_KEY else "geographic clusters"
+    if not params.require_common_language:
+        return [np.ones(len(idx), dtype=bool)]
+    langs = inp.languages[idx]
+    speakers = langs.sum(axis=0)
+    big = speakers >= lo
+    if not big.any():
+        most = int(speakers.max()) if speakers.size else 0
+        return ClusterInfeasible(
+            f"min_size {lo} needs {lo} cities sharing a language for {what} but at most {most} do: "
+            f"lower min_size to {max(most, 2)} or drop require_common_language",
+            constraint="min_size",
+            theme=key,
+            suggestion=max(most, 2),
+        )
+    led = [b for b in np.flatnonzero(big) if (langs[:, b] & lok).any()]
+    if not led:
+        cands = [int(b) for b in np.flatnonzero(big)]
+        best_b = max(cands, key=lambda b: float(strength[langs[:, b]].max()))
+        s = float(strength[langs[:, best_b]].max())
+        return ClusterInfeasible(
+            f"no city that can lead {what} shares a language with {lo - 1} other candidates: lower "
+            f"lead_min_strength to {math.floor(max(s, 0))} or drop require_common_language",
+            constraint="lead_min_strength",
+            theme=key,
+            suggestion=math.floor(max(s, 0)),
+        )
+    return [langs[:, b] for b in led]

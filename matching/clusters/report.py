@@ -1,0 +1,426 @@
+"""A solver's clusters turned into what a planner reads: a :class:`ClusterProposal`.
+
+Each cluster gets its lead (the strongest member that can lead), its working languages,
+its cohesion (the mean input affinity of member pairs, beside a random pair of the
+pool's) and reasons in plain sentences: the shared theme, who leads and why, the common
+language, the mix of countries and networks, existing and new ties, and a buddy for
+each newcomer. Every city left out gets the most useful reason it was (a language it
+shares with no cluster, full clusters, a theme without a pool, ...). The numbers behind
+the sentences travel in ``components`` and ``metrics``.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from matching.clusters.model import (
+    ClusterInput,
+    ClusterProposal,
+    ProposedCluster,
+    UnassignedCity,
+)
+from matching.clusters.pools import PoolProblem
+from matching.clusters.rules import PoolCluster, PoolData, objective_terms, pair_sum
+from matching.clusters.statuses import constraint_statuses
+from matching.kernel.arrays import IntArray, Matrix
+from matching.kernel.geometry import distance_matrix_km
+from matching.kernel.wording import Reason, and_join, language_name, language_names, plural
+
+
+def report(problem: PoolProblem, raw: Sequence[PoolCluster], method: str) -> ClusterProposal:
+    """The proposal for ``raw``: clusters in a stable order (per pool, locked first), the
+    cities left out, the objective, every constraint's status and the metrics."""
+    inp, params = problem.inp, problem.params
+    statuses, _per = constraint_statuses(problem, raw)
+    cov, coh = objective_terms(problem.pools, problem.rules, raw)
+    ordered = sorted(
+        raw, key=lambda c: (c.pool, c.slot is None, problem.pools[c.pool].idx[c.members[0]])
+    )
+    clusters: list[ProposedCluster] = []
+    counters: Counter[int] = Counter()
+    latest = int(inp.joined.max()) if inp.joined is not None and inp.joined.size else 0
+    for c in ordered:
+        counters[c.pool] += 1
+        clusters.append(describe(problem, c, counters[c.pool], latest))
+    unassigned = unassigned_cities(problem, raw)
+    placed = {int(problem.pools[c.pool].idx[i]) for c in raw for i in c.members}
+    candidate_memberships = sum(p.k for p in problem.pools)
+    per_city = Counter(int(g) for p in problem.pools for g in p.idx.tolist())
+    reachable = sum(min(int(problem.cap[g]), k) for g, k in per_city.items())
+    memberships = sum(len(c.members) for c in raw)
+    checks = sum(s.satisfied + s.violated for s in statuses)
+    violated = sum(s.violated for s in statuses)
+    metrics: dict[str, float | int | str] = {
+        "n_cities": inp.n,
+        "n_pools": len(problem.pools),
+        "n_clusters": len(raw),
+        "n_cities_placed": len(placed),
+        "n_memberships": memberships,
+        "n_candidate_memberships": candidate_memberships,
+        "n_reachable_memberships": reachable,
+        "coverage": round(memberships / reachable, 6) if reachable else 0.0,
+        "n_unassigned": len(unassigned),
+        "mean_cohesion": round(float(np.mean([c.score for c in clusters])), 6) if clusters else 0.0,
+        "objective_coverage": round(cov, 6),
+        "objective_cohesion": round(coh, 6),
+        "coverage_weight": round(problem.rules.coverage_weight, 6),
+        "hard_constraints_satisfied_pct": round(100.0 * (checks - violated) / checks, 3)
+        if checks
+        else 100.0,
+    }
+    for pool in problem.pools:
+        metrics[f"gamma.{pool.key}"] = round(pool.gamma, 6)
+    for key, why in problem.skipped.items():
+        metrics[f"skipped.{key}"] = why
+    return ClusterProposal(
+        kind=params.kind,
+        clusters=tuple(clusters),
+        unassigned=tuple(unassigned),
+        objective=float(problem.rules.coverage_weight * cov + coh),
+        constraints=tuple(statuses),
+        method=method,
+        seed=params.seed,
+        metrics=types.MappingProxyType(metrics),
+    )
+
+
+# --------------------------------------------------------------------------- one cluster
+
+
+def describe(problem: PoolProblem, c: PoolCluster, number: int, latest: int) -> ProposedCluster:
+    """Cluster ``c`` as a planner reads it; ``number`` counts clusters in its pool and
+    ``latest`` is the latest year any city joined (0: unknown)."""
+    inp, params = problem.inp, problem.params
+    pool = problem.pools[c.pool]
+    local = list(c.members)
+    g = pool.idx[local]
+    names = [inp.names[i] for i in g]
+    size = len(g)
+    # lead: the strongest member that can lead
+    st = problem.pool_strength[c.pool][local]
+    can = pool.lead_ok[local]
+    order = sorted(range(size), key=lambda a: (not can[a], -st[a], int(g[a])))
+    lead_a = order[0]
+    lead_g = int(g[lead_a])
+    lead_theme = int(problem.pool_lead_theme[c.pool][local][lead_a])
+    # languages all members share
+    shared = inp.languages[g].all(axis=0)
+    wl = tuple(inp.language_codes[b] for b in np.flatnonzero(shared))
+    raw_pairs = pair_sum(inp.affinity, g.tolist())
+    pairs = size * (size - 1) / 2
+    cohesion = raw_pairs / pairs if pairs else 0.0
+    baseline = _mean_offdiag(pool.W)
+
+    theme_ids, reasons = _theme_reasons(inp, pool, g, names)
+    lead_score, lead_text = _lead(problem, lead_g, lead_theme, bool(can[lead_a]))
+    reasons.append(Reason("lead", lead_text))
+    if wl:
+        reasons.append(Reason("language", f"All {size} speak {language_names(wl)}"))
+    else:
+        reasons.append(Reason("language", f"The {size} members share no language"))
+    n_countries = len({inp.countries[i] for i in g})
+    nets = {x for i in g for x in inp.networks[i]}
+    n_int = int(sum(inp.membership[i] == "international" for i in g))
+    reasons.append(
+        Reason(
+            "mix",
+            f"{plural(n_countries, 'country', 'countries')}, {plural(len(nets), 'national network')} "
+            f"and {plural(n_int, 'international member')}",
+        )
+    )
+    existing, new = 0, int(pairs)
+    if inp.ties is not None:
+        existing = _ties_within(inp.ties, g)
+        new = int(pairs) - existing
+        reasons.append(
+            Reason(
+                "ties",
+                f"Members already share {plural(existing, 'tie')}; "
+                f"{plural(new, 'new tie')} would form",
+            )
+        )
+    reasons.append(
+        Reason(
+            "cohesion",
+            f"Cohesion {cohesion:.2f}: the mean affinity of its {int(pairs)} pairs "
+            f"(a random pair of {pool.key} candidates: {baseline:.2f})",
+            weight=1.0,
+        )
+    )
+    reasons.extend(_buddies(problem, g, names, latest))
+    if c.slot is not None:
+        reasons.append(Reason("locked", f"Kept together as asked (slot {c.slot!r})"))
+    key = pool.key if pool.theme >= 0 else "geo"
+    components = {
+        "size": float(size),
+        "cohesion": cohesion,
+        "pool_baseline": baseline,
+        "gamma": pool.gamma,
+        "objective_cohesion": pair_sum(pool.W, local) - pool.gamma * pairs,
+        "objective_coverage": float(pool.cov[local].sum()),
+        "countries": float(n_countries),
+        "national_networks": float(len(nets)),
+        "international_members": float(n_int),
+        "national_members": float(size - n_int),
+        "existing_ties": float(existing),
+        "new_ties": float(new),
+    }
+    if not math.isnan(lead_score):
+        components["lead_strength"] = lead_score  # absent when the lead qualifies by practice
+    return ProposedCluster(
+        id=f"{key}-{number}",
+        kind=params.kind,
+        theme_ids=theme_ids,
+        members=tuple(inp.city_ids[i] for i in g),
+        lead_city=inp.city_ids[lead_g],
+        working_languages=wl,
+        score=float(cohesion),
+        reasons=tuple(reasons),
+        components=types.MappingProxyType(components),
+        locked_slot=c.slot,
+    )
+
+
+def _theme_reasons(
+    inp: ClusterInput, pool: PoolData, g: IntArray, names: list[str]
+) -> tuple[tuple[str, ...], list[Reason]]:
+    """The cluster's themes and the first reasons: the shared theme (and a second one the
+    members share), or for a geographic cluster its spread and most shared priority."""
+    size = len(g)
+    reasons: list[Reason] = []
+    if pool.theme >= 0:
+        t = pool.theme
+        pr = inp.priority[g, t]
+        theme_ids: tuple[str, ...] = (inp.theme_ids[t],)
+        reasons.append(
+            Reason(
+                "shared_theme",
+                f"All {size} prioritise {inp.theme_names[t]} (mean priority {pr.mean():.1f}/5)"
+                if (pr > 0).all()
+                else f"{int((pr > 0).sum())} of {size} prioritise {inp.theme_names[t]}; the others were kept together as asked",
+            )
+        )
+        second = _second_theme(inp, g, t)
+        if second is not None:
+            theme_ids = (*theme_ids, inp.theme_ids[second])
+            k2 = int((inp.priority[g, second] >= 3).sum())
+            reasons.append(
+                Reason("second_theme", f"{k2} of {size} also prioritise {inp.theme_names[second]}")
+            )
+        return theme_ids, reasons
+    d = distance_matrix_km(inp.lat[g], inp.lon[g], inp.lat[g], inp.lon[g])
+    a, b = np.unravel_index(int(np.argmax(d)), d.shape)
+    reasons.append(
+        Reason(
+            "distance",
+            f"All within {d.max():.0f} km of each other (widest pair: {names[a]} and {names[b]})"
+            if size > 1
+            else "One city",
+        )
+    )
+    top = _top_themes(inp, g)
+    if top:
+        reasons.append(Reason("shared_theme", f"Most shared priority: {inp.theme_names[top[0]]}"))
+    return tuple(inp.theme_ids[t] for t in top), reasons
+
+
+def _lead(problem: PoolProblem, lead_g: int, lead_theme: int, can_lead: bool) -> tuple[float, str]:
+    """The lead's Index score (NaN when it leads by a good practice, or cannot lead) and
+    the sentence saying why it leads."""
+    inp, params = problem.inp, problem.params
+    if not can_lead:
+        return (
+            float("nan"),
+            f"No member can lead ({inp.names[lead_g]} is the strongest, below {params.lead_min_strength:g})",
+        )
+    lead_score = (
+        float(inp.strength[lead_g, lead_theme])
+        if lead_theme < inp.strength.shape[1]
+        else float("nan")
+    )
+    if not math.isnan(lead_score) and lead_score >= params.lead_min_strength:
+        return (
+            lead_score,
+            f"{inp.names[lead_g]} leads: it scores {lead_score:.0f} on {inp.theme_names[lead_theme]}",
+        )
+    return lead_score, (
+        f"{inp.names[lead_g]} leads: it prioritises {inp.theme_names[lead_theme]} at 5 "
+        "and has a good practice on it"
+    )
+
+
+def _ties_within(ties: Matrix, g: IntArray) -> int:
+    """Existing ties among the cities ``g``."""
+    if isinstance(ties, np.ndarray):
+        return int(np.count_nonzero(ties[np.ix_(g, g)])) // 2
+    return int(sp.csr_matrix(ties)[g][:, g].count_nonzero()) // 2
+
+
+def _buddies(problem: PoolProblem, g: IntArray, names: Sequence[str], latest: int) -> list[Reason]:
+    """A buddy for the first two newcomers: the experienced member most like each."""
+    inp, params = problem.inp, problem.params
+    if inp.joined is None or not latest:
+        return []
+    size = len(g)
+    joined = inp.joined[g]
+    since = latest - params.newcomer_years + 1
+    newcomers = [a for a in range(size) if joined[a] and joined[a] >= since]
+    veterans = [a for a in range(size) if joined[a] and joined[a] < since]
+    if newcomers and veterans:
+        out = []
+        for nc in newcomers[:2]:
+            buddy = max(
+                veterans, key=lambda b: (float(inp.affinity[int(g[nc]), int(g[b])]), -int(g[b]))
+            )
+            out.append(
+                Reason(
+                    "buddy",
+                    f"Newcomer {names[nc]} (joined {joined[nc]}) can pair with {names[buddy]} (member since {joined[buddy]})",
+                )
+            )
+        return out
+    if newcomers:
+        return [Reason("buddy", "All members are newcomers: no experienced buddy in this cluster")]
+    return []
+
+
+def _mean_offdiag(W: Matrix) -> float:
+    """The mean affinity of a pair of distinct candidates."""
+    k = W.shape[0]
+    if k < 2:
+        return 0.0
+    total = float(W.sum()) - (
+        float(W.diagonal().sum()) if not isinstance(W, np.ndarray) else float(np.trace(W))
+    )
+    return float(total / (k * (k - 1)))
+
+
+def _second_theme(inp: ClusterInput, g: IntArray, t: int) -> int | None:
+    """Another theme two thirds of the members prioritise at 3 or more, if any."""
+    need = math.ceil(2 * len(g) / 3)
+    counts = (inp.priority[g] >= 3).sum(axis=0)
+    counts[t] = -1
+    best = int(np.argmax(counts)) if counts.size else -1
+    return best if best >= 0 and counts[best] >= need else None
+
+
+def _top_themes(inp: ClusterInput, g: IntArray) -> list[int]:
+    """The (up to two) themes the members prioritise most in sum."""
+    if not inp.theme_ids:
+        return []
+    total = inp.priority[g].sum(axis=0)
+    order = sorted(range(len(total)), key=lambda t: (-int(total[t]), t))
+    return [t for t in order[:2] if total[t] > 0]
+
+
+# --------------------------------------------------------------------------- cities left out
+
+
+def unassigned_cities(problem: PoolProblem, raw: Sequence[PoolCluster]) -> list[UnassignedCity]:
+    """Every city in no cluster, with the most useful reason (in city order)."""
+    inp, params = problem.inp, problem.params
+    placed: set[int] = set()
+    by_pool: dict[int, list[PoolCluster]] = {}
+    for c in raw:
+        by_pool.setdefault(c.pool, []).append(c)
+        placed.update(int(problem.pools[c.pool].idx[i]) for i in c.members)
+    excluded = {inp.city_ids.index(c) for c in params.excluded}
+    pool_of: dict[int, list[tuple[int, int]]] = {}
+    for p, pool in enumerate(problem.pools):
+        for a, gi in enumerate(pool.idx.tolist()):
+            pool_of.setdefault(gi, []).append((p, a))
+    chosen = [inp.theme_names[p.theme] for p in problem.pools if p.theme >= 0]
+    out: list[UnassignedCity] = []
+    for i in range(inp.n):
+        if i in placed:
+            continue
+        cid, name = inp.city_ids[i], inp.names[i]
+        if i in excluded:
+            out.append(UnassignedCity(cid, name, "excluded by the planner", "excluded"))
+        elif problem.cap[i] <= 0:
+            out.append(
+                UnassignedCity(
+                    cid, name, "capacity 0: no coordinator time for clusters", "capacity"
+                )
+            )
+        elif i not in pool_of:
+            kind, text = _outside_every_pool(problem, i, chosen)
+            out.append(UnassignedCity(cid, name, text, kind))
+        else:
+            kind, text = _left_out_of_pools(problem, by_pool, pool_of[i])
+            out.append(UnassignedCity(cid, name, text, kind))
+    return out
+
+
+def _outside_every_pool(problem: PoolProblem, i: int, chosen: Sequence[str]) -> tuple[str, str]:
+    """(kind, reason) for a city no pool took."""
+    inp, params = problem.inp, problem.params
+    if params.kind != "thematic":
+        return "rules", "not eligible"
+    wanted = [inp.theme_ids[t] for t in np.flatnonzero(inp.priority[i] > 0)]
+    skipped = [t for t in wanted if t in problem.skipped]
+    if skipped:
+        return "too_few", f"its theme {skipped[0]!r} has no pool: {problem.skipped[skipped[0]]}"
+    return "no_theme", f"prioritises none of the selected themes ({and_join(chosen) or 'none'})"
+
+
+def _left_out_of_pools(
+    problem: PoolProblem,
+    by_pool: dict[int, list[PoolCluster]],
+    mine: Sequence[tuple[int, int]],
+) -> tuple[str, str]:
+    """(kind, reason) for a candidate no cluster took: a language or a full cluster says
+    most, so either wins over the pool order."""
+    inp, params = problem.inp, problem.params
+    reasons: list[tuple[str, str]] = []
+    for p, a in mine:
+        pool = problem.pools[p]
+        label = inp.theme_names[pool.theme] if pool.theme >= 0 else "geographic"
+        clusters = by_pool.get(p, [])
+        if not clusters:
+            reasons.append(("too_few", f"no valid {label} cluster could be formed"))
+            continue
+        speak = [
+            c
+            for c in clusters
+            if not params.require_common_language
+            or (pool.langs[list(c.members)].all(axis=0) & pool.langs[a]).any()
+        ]
+        if not speak:
+            langs = sorted(
+                {
+                    inp.language_codes[b]
+                    for c in clusters
+                    for b in np.flatnonzero(pool.langs[list(c.members)].all(axis=0))
+                }
+            )
+            reasons.append(
+                (
+                    "language",
+                    f"shares no language with any {label} cluster "
+                    f"(they work in {and_join([language_name(x) for x in langs]) or 'no common language'})",
+                )
+            )
+            continue
+        if all(len(c.members) >= params.max_size for c in speak):
+            reasons.append(
+                (
+                    "full",
+                    f"every {label} cluster it shares a language with is full "
+                    f"(max_size {params.max_size})",
+                )
+            )
+            continue
+        reasons.append(("rules", f"joining a {label} cluster would not improve the proposal"))
+    kind, text = reasons[0]
+    for k2, t2 in reasons:
+        if k2 in ("language", "full"):
+            kind, text = k2, t2
+            break
+    return kind, text

@@ -1,0 +1,93 @@
+"""The network's data turned into the expert matcher's plain arrays (``ExpertClusterData``).
+
+The solver and the affinity builder know nothing of snapshots or ids; this adapter is the
+one place that decides what a cluster *is* to an expert: its text vector is the
+normalised mean of its member cities' profile vectors, its themes weigh 1 each, its
+required language is its first working language, and its place is the spherical centre
+of its members. It takes plain data (the snapshot's experts and expert themes, the
+network arrays, the vectors, the accepted clusters), so callers other than the API can
+use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from graph.model import Cluster as ClusterRow
+from graph.model import Expert, ExpertTheme
+from matching.experts.affinity import ExpertClusterData, cosine_similarity, place_conflicts
+from matching.kernel.arrays import NetworkArrays
+from matching.kernel.geometry import distance_matrix_km, spherical_centroids
+from matching.kernel.wording import language_name
+
+
+def expert_inputs(
+    experts: Sequence[Expert],
+    expert_themes: Sequence[ExpertTheme],
+    arrays: NetworkArrays,
+    profiles: NDArray[np.float32],
+    expert_vectors: NDArray[np.float32],
+    clusters: Sequence[ClusterRow],
+    *,
+    conflict_same_country: bool = False,
+) -> ExpertClusterData:
+    """Arrays for the expert solver: ``experts`` (rows) against ``clusters`` (columns).
+
+    ``profiles``: one unit vector per city in ``arrays`` order (may be empty: no texts);
+    ``expert_vectors``: one per expert. With ``conflict_same_country``, an expert based in
+    a member city's country may not serve the cluster.
+    """
+    theme_index = arrays.theme_index
+    members = [[arrays.index[m] for m in c.members if m in arrays.index] for c in clusters]
+    dim = profiles.shape[1] if profiles.size else expert_vectors.shape[1]
+    cluster_vectors = np.zeros((len(clusters), dim), dtype=np.float32)
+    for k, idx in enumerate(members):
+        if idx and profiles.size:
+            v = profiles[idx].mean(axis=0)
+            cluster_vectors[k] = v / max(float(np.linalg.norm(v)), 1e-9)
+    levels = np.zeros((len(experts), len(arrays.theme_ids)))
+    expert_row = {e.id: i for i, e in enumerate(experts)}
+    for et in expert_themes:
+        if et.expert_id in expert_row and et.theme_id in theme_index:
+            levels[expert_row[et.expert_id], theme_index[et.theme_id]] = et.level
+    cluster_themes = np.zeros((len(clusters), len(arrays.theme_ids)))
+    for k, c in enumerate(clusters):
+        for t in c.theme_ids:
+            if t in theme_index:
+                cluster_themes[k, theme_index[t]] = 1.0
+    codes = sorted(
+        {lang for e in experts for lang in e.languages}
+        | {lang for c in clusters for lang in c.working_languages}
+    )
+    lang_index = {code: i for i, code in enumerate(codes)}
+    speaks = np.zeros((len(experts), len(codes)), dtype=bool)
+    for i, e in enumerate(experts):
+        for lang in e.languages:
+            speaks[i, lang_index[lang]] = True
+    required = np.array(
+        [lang_index[c.working_languages[0]] if c.working_languages else -1 for c in clusters]
+    )
+    c_lat, c_lon = spherical_centroids(arrays.lat, arrays.lon, members)
+    e_lat = np.array([np.nan if e.lat is None else e.lat for e in experts], dtype=float)
+    e_lon = np.array([np.nan if e.lon is None else e.lon for e in experts], dtype=float)
+    countries = [{arrays.countries[i] for i in idx} for idx in members]
+    return ExpertClusterData(
+        similarity=cosine_similarity(expert_vectors, cluster_vectors)
+        if len(experts) and len(clusters)
+        else np.zeros((len(experts), len(clusters))),
+        expert_levels=levels,
+        cluster_themes=cluster_themes,
+        theme_names=list(arrays.theme_names),
+        expert_languages=speaks,
+        cluster_language=required,
+        language_names=[language_name(c) for c in codes],
+        distance_km=distance_matrix_km(e_lat, e_lon, c_lat, c_lon),
+        conflict=place_conflicts(
+            [e.country for e in experts], countries, same_country=conflict_same_country
+        )
+        if conflict_same_country
+        else None,
+    )

@@ -1,0 +1,57 @@
+"""What a partner query asks and returns: filters in, ranked suggestions with reasons out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from matching.kernel.wording import Reason
+
+F = NDArray[np.float64]
+
+DIVERSITY = 0.85
+EXPOSURE_NATIONAL = 0.05
+EXPOSURE_SMALL = 0.05
+SMALL_CITY = 100_000
+
+
+class UnknownCity(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerFilters:
+    theme: str | None = None
+    """Only cities that prioritise the theme, are strong in it (Index >= 60) or have a practice on it."""
+    languages: tuple[str, ...] = ()
+    """Only cities speaking at least one of these (ISO 639-1)."""
+    max_distance_km: float | None = None
+    membership: Literal["international", "national"] | None = None
+    exclude_current: bool = True
+    """Leave out cities that are partners already."""
+    forced: tuple[str, ...] = ()
+    """Always listed (after the ranked ones if they would not make the cut)."""
+    forbidden: tuple[str, ...] = ()
+    """Never listed."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerSuggestion:
+    city_id: str
+    name: str
+    country: str
+    score: float
+    reasons: tuple[Reason, ...]
+    components: dict[str, float] = field(hash=False)
+    forced: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerResult:
+    city_id: str
+    suggestions: tuple[PartnerSuggestion, ...]
+    considered: int
+    """Cities that passed the filters."""
