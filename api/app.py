@@ -1,8 +1,10 @@
-"""The HTTP app: ``api.app:app`` for uvicorn, built by ``create_app``.
+"""The HTTP app, built by ``create_app(settings)``; importing this module builds nothing.
 
-Settings are read once, by ``create_app``; the store and the service are opened once, in
-the lifespan (one driver per process). Every error leaves as problem+json; bodies are
-bounded.
+``uvicorn api.app:app`` still works: ``app`` is built on first use, from the environment's
+settings (``uvicorn --factory api.app:create_app`` does the same). ``iccmatch serve`` and
+the tests call ``create_app`` with their own settings. The store and the service are
+opened once, in the lifespan (one driver per process). Every error leaves as
+problem+json; bodies are bounded.
 """
 
 from __future__ import annotations
@@ -17,12 +19,11 @@ from fastapi.openapi.utils import get_openapi
 from threadpoolctl import threadpool_limits
 
 from api import problems
-from api.clusters import ClusterService
 from api.routes import admin, clusters, health, matching, pages, resources
-from api.services import NetworkService
-from api.settings import Settings, get_settings
-from graph.store import open_store
-from matching.embeddings import default_encoder
+from api.services.clusters import ClusterService
+from api.services.network import NetworkService
+from api.settings import Settings, get_settings, open_configured_store
+from matching.kernel.embeddings import default_encoder
 
 
 class BodyLimit:
@@ -84,16 +85,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # process-wide, for this worker's lifetime (see Settings.blas_threads)
         threadpool_limits(limits=s.blas_threads, user_api="blas")
-        store = open_store(
-            s.store,
-            user=s.neo4j_user,
-            password=s.neo4j_password.get_secret_value(),
-            connect_timeout_s=s.neo4j_connect_timeout_s,
-            retry_s=s.neo4j_retry_s,
-        )
+        store = open_configured_store(s)
         app.state.settings = s
         app.state.service = NetworkService(
-            store, default_encoder(s.embedding_model, s.embedding_bf16), gc_freeze=True
+            store,
+            default_encoder(s.embedding_model, s.embedding_bf16),
+            gc_freeze=True,
+            partner_ranker=s.partner_ranker,
         )
         app.state.clusters = ClusterService(app.state.service)
         try:
@@ -184,4 +182,9 @@ def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-app = create_app()
+def __getattr__(name: str) -> Any:
+    """``api.app:app``, built on first use (``uvicorn api.app:app``), then kept."""
+    if name == "app":
+        built = globals()["app"] = create_app()
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,29 +4,50 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
 from api.schemas import jsonable
-from api.services import NetworkService
-from api.settings import get_settings
+from api.services import MAX_K
+from api.settings import Settings, get_settings, open_configured_store
 from graph.errors import IccmatchError, InvalidInput
 from graph.model import Kind
-from graph.store import GraphStore, open_store
+from graph.store import GraphStore
 from ingest.export import export_csv
 from ingest.load import ingest_path
-from matching.partners import PartnerFilters
+from matching.kernel.wording import plural
+
+if TYPE_CHECKING:
+    from api.services.network import NetworkService
+
+# Only what every command needs is imported up here: the matchers (seconds to import) wait
+# for the commands that use them, so ``--help``, ``ingest`` or ``keys`` start at once, and so
+# do the worker processes of ``serve --workers N``, which import this module first.
+
+
+class _Commands(TyperGroup):
+    """Runs every command (sub-commands too) under one handler for iccmatch's own errors:
+    the message, in red, on stderr, and exit status 2, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # a click Context (typer now carries its own click)
+        try:
+            return super().invoke(ctx)
+        except IccmatchError as e:
+            console.print(f"[red]error:[/red] {e.detail}")
+            raise typer.Exit(2) from e
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="iccmatch: match cities, clusters and experts in a network of cities.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -42,16 +63,15 @@ StoreOpt = Annotated[
 ]
 
 
+def _settings(store: str | None) -> Settings:
+    """The settings, with the ``--store`` URL (when given) in place of the configured one."""
+    settings = get_settings()
+    return settings.model_copy(update={"store": store}) if store else settings
+
+
 @contextmanager
 def _store(url: str | None) -> Iterator[GraphStore]:
-    settings = get_settings()
-    store = open_store(
-        url or settings.store,
-        user=settings.neo4j_user,
-        password=settings.neo4j_password.get_secret_value(),
-        connect_timeout_s=settings.neo4j_connect_timeout_s,
-        retry_s=settings.neo4j_retry_s,
-    )
+    store = open_configured_store(_settings(url))
     try:
         yield store
     finally:
@@ -60,7 +80,8 @@ def _store(url: str | None) -> Iterator[GraphStore]:
 
 @contextmanager
 def _service(url: str | None) -> Iterator[NetworkService]:
-    from matching.embeddings import default_encoder
+    from api.services.network import NetworkService
+    from matching.kernel.embeddings import default_encoder
 
     settings = get_settings()
     try:
@@ -68,7 +89,7 @@ def _service(url: str | None) -> Iterator[NetworkService]:
     except ValueError as e:
         raise InvalidInput(str(e)) from e
     with _store(url) as store:
-        yield NetworkService(store, encoder)
+        yield NetworkService(store, encoder, partner_ranker=settings.partner_ranker)
 
 
 def _embedding_progress() -> Progress:
@@ -81,11 +102,6 @@ def _embedding_progress() -> Progress:
         transient=True,
         disable=not console.is_terminal,
     )
-
-
-def _fail(error: IccmatchError) -> None:
-    console.print(f"[red]error:[/red] {error.detail}")
-    raise typer.Exit(2)
 
 
 @app.command()
@@ -101,30 +117,26 @@ def ingest(
     ] = False,
 ) -> None:
     """Check a dataset and load it into the store (all or nothing, unless --skip-invalid)."""
-    try:
-        with (
-            _store(store) as s,
-            Progress(
-                TextColumn("writing"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                disable=as_json or not console.is_terminal,
-                transient=True,
-            ) as bar,
-        ):
-            task = bar.add_task("write", total=None)
-            report = ingest_path(
-                path,
-                s,
-                dry_run=dry_run,
-                skip_invalid=skip_invalid,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-    except IccmatchError as e:
-        _fail(e)
-        return
+    with (
+        _store(store) as s,
+        Progress(
+            TextColumn("writing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=as_json or not console.is_terminal,
+            transient=True,
+        ) as bar,
+    ):
+        task = bar.add_task("write", total=None)
+        report = ingest_path(
+            path,
+            s,
+            dry_run=dry_run,
+            skip_invalid=skip_invalid,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     if as_json:
         out.print_json(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
@@ -148,12 +160,8 @@ def export(
     store: StoreOpt = None,
 ) -> None:
     """Write the store back as CSV files in the interchange format, rows sorted by id."""
-    try:
-        with _store(store) as s:
-            written = export_csv(s.snapshot(), folder)
-    except IccmatchError as e:
-        _fail(e)
-        return
+    with _store(store) as s:
+        written = export_csv(s.snapshot(), folder)
     for name, n in written.items():
         console.print(f"{name}: {n} rows", markup=False)
 
@@ -161,13 +169,9 @@ def export(
 @app.command()
 def summary(store: StoreOpt = None) -> None:
     """Print what the network holds: counts per kind, countries, national networks, themes."""
-    try:
-        with _store(store) as s:
-            snap = s.snapshot()
-            url = s.url
-    except IccmatchError as e:
-        _fail(e)
-        return
+    with _store(store) as s:
+        snap = s.snapshot()
+        url = s.url
     table = Table(title=f"Network in {url} (revision {snap.revision})")
     table.add_column("kind")
     table.add_column("rows", justify="right")
@@ -196,7 +200,9 @@ def summary(store: StoreOpt = None) -> None:
 @app.command()
 def partners(
     city_ids: Annotated[list[str], typer.Argument(help="One or more city ids.")],
-    k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many partners per city.")] = 10,
+    k: Annotated[
+        int, typer.Option("--k", min=1, max=MAX_K, help="How many partners per city.")
+    ] = 10,
     theme: Annotated[
         str | None, typer.Option("--theme", help="Partners for this theme id.")
     ] = None,
@@ -214,9 +220,10 @@ def partners(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Suggest partner cities, ranked, each with its reasons."""
+    from matching.partners import PartnerFilters
+
     if membership not in (None, "international", "national"):
-        _fail(InvalidInput("--membership is international or national"))
-        return
+        raise InvalidInput("--membership is international or national")
     filters = PartnerFilters(
         theme=theme,
         languages=tuple(language or ()),
@@ -224,20 +231,17 @@ def partners(
         membership=membership,  # type: ignore[arg-type]  # checked just above
         exclude_current=not include_current,
     )
-    try:
-        with _service(store) as service, _embedding_progress() as bar:
-            task = bar.add_task("embed", total=None)
-            service.prepared(lambda done, total: bar.update(task, completed=done, total=total))
-            results = service.partners(city_ids, k=k, filters=filters)
-    except IccmatchError as e:
-        _fail(e)
-        return
+    with _service(store) as service, _embedding_progress() as bar:
+        task = bar.add_task("embed", total=None)
+        service.prepared(lambda done, total: bar.update(task, completed=done, total=total))
+        results = service.partners(city_ids, k=k, filters=filters)
     if as_json:
         out.print_json(json.dumps({"results": jsonable(results)}, ensure_ascii=False))
         return
     for result in results:
         out.print(
-            f"[bold]Partners for {result.city_id}[/bold] ({result.considered} cities considered)"
+            f"[bold]Partners for {result.city_id}[/bold] "
+            f"({plural(result.considered, 'city', 'cities')} considered; ranked by {result.ranker})"
         )
         for rank, s in enumerate(result.suggestions, 1):
             out.print(f"{rank:>2}. {s.name} ({s.country})  score {s.score:.3f}", markup=False)
@@ -273,29 +277,24 @@ def clusters_propose(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Propose clusters under the constraints; the proposal is saved and can be accepted."""
-    from api.clusters import ClusterService
+    from api.services.clusters import ClusterService
     from matching.clusters import ClusterParams
 
     if kind not in ("thematic", "geographic"):
-        _fail(InvalidInput("--kind is thematic or geographic"))
-        return
-    try:
-        params = ClusterParams(
-            kind=kind,  # type: ignore[arg-type]  # checked above
-            themes=tuple(themes) if themes else None,
-            min_size=min_size,
-            max_size=max_size,
-            max_per_city=max_per_city,
-            seed=seed,
-            excluded=frozenset(exclude or ()),
-            allow_single_country=allow_single_country,
-            require_common_language=not no_common_language,
-        )
-        with _service(store) as service:
-            doc = ClusterService(service).propose(params)
-    except IccmatchError as e:
-        _fail(e)
-        return
+        raise InvalidInput("--kind is thematic or geographic")
+    params = ClusterParams(
+        kind=kind,  # type: ignore[arg-type]  # checked above
+        themes=tuple(themes) if themes else None,
+        min_size=min_size,
+        max_size=max_size,
+        max_per_city=max_per_city,
+        seed=seed,
+        excluded=frozenset(exclude or ()),
+        allow_single_country=allow_single_country,
+        require_common_language=not no_common_language,
+    )
+    with _service(store) as service:
+        doc = ClusterService(service).propose(params)
     if as_json:
         out.print_json(json.dumps(doc, ensure_ascii=False))
         return
@@ -329,14 +328,10 @@ def clusters_accept(
     store: StoreOpt = None,
 ) -> None:
     """Accept a proposal: its clusters become Cluster nodes in the graph."""
-    from api.clusters import ClusterService
+    from api.services.clusters import ClusterService
 
-    try:
-        with _service(store) as service:
-            result = ClusterService(service).accept(proposal_id, None, period)
-    except IccmatchError as e:
-        _fail(e)
-        return
+    with _service(store) as service:
+        result = ClusterService(service).accept(proposal_id, None, period)
     console.print(
         f"accepted {len(result['accepted'])} clusters (revision {result['revision']})", markup=False
     )
@@ -347,12 +342,8 @@ def clusters_list(
     store: StoreOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False
 ) -> None:
     """The accepted clusters."""
-    try:
-        with _store(store) as s:
-            rows = s.snapshot().clusters
-    except IccmatchError as e:
-        _fail(e)
-        return
+    with _store(store) as s:
+        rows = s.snapshot().clusters
     if as_json:
         out.print_json(json.dumps(jsonable(rows), ensure_ascii=False))
         return
@@ -387,17 +378,13 @@ def experts_assign(
 ) -> None:
     """Assign experts to clusters: provably optimal under capacities, languages and conflicts."""
     ids = None if clusters == "accepted" else [c.strip() for c in clusters.split(",") if c.strip()]
-    try:
-        with _service(store) as service:
-            result, rows = service.assign_experts(
-                ids,
-                per_cluster=per_cluster,
-                fair=fair,
-                conflict_same_country=get_settings().expert_conflict_same_country,
-            )
-    except IccmatchError as e:
-        _fail(e)
-        return
+    with _service(store) as service:
+        result, rows = service.assign_experts(
+            ids,
+            per_cluster=per_cluster,
+            fair=fair,
+            conflict_same_country=get_settings().expert_conflict_same_country,
+        )
     if as_json:
         out.print_json(json.dumps(jsonable(result), ensure_ascii=False))
         return
@@ -427,12 +414,8 @@ def network_stats_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Components, centrality, bridges, communities vs national networks, gaps."""
-    try:
-        with _service(store) as service:
-            stats = service.stats(seed=seed)
-    except IccmatchError as e:
-        _fail(e)
-        return
+    with _service(store) as service:
+        stats = service.stats(seed=seed)
     if as_json:
         out.print_json(json.dumps(stats.to_dict(), ensure_ascii=False))
         return
@@ -468,14 +451,10 @@ def network_export(
     store: StoreOpt = None,
 ) -> None:
     """Export the city graph for Gephi or a spreadsheet: GraphML, GEXF or CSV (by the path)."""
-    from matching import graph_export
+    from matching.analytics import export as graph_export
 
-    try:
-        with _store(store) as s:
-            view = graph_export.network_view(s.snapshot(), themes=True, networks=True)
-    except IccmatchError as e:
-        _fail(e)
-        return
+    with _store(store) as s:
+        view = graph_export.network_view(s.snapshot(), themes=True, networks=True)
     suffix = path.suffix.lower()
     if suffix == ".graphml":
         graph_export.write_graphml(view, path)
@@ -496,22 +475,9 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
     """Serve the HTTP API (and the web pages) with uvicorn."""
-    import os
+    from api import server
 
-    import uvicorn
-
-    if store:
-        os.environ["ICCMATCH_STORE"] = store  # the app reads its settings from the environment
-        get_settings.cache_clear()
-    uvicorn.run(
-        "api.app:app",
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        proxy_headers=False,
-        server_header=False,
-    )
+    server.run(_settings(store), host=host, port=port, workers=workers)
 
 
 keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
@@ -530,12 +496,8 @@ def keys_create(
     """Create a key and print it once; only its hash is stored."""
     from api.keys import create_key
 
-    try:
-        with _store(store) as s:
-            key, principal = create_key(s, role, city_id=city, label=label)
-    except IccmatchError as e:
-        _fail(e)
-        return
+    with _store(store) as s:
+        key, principal = create_key(s, role, city_id=city, label=label)
     out.print(key, markup=False, highlight=False)
     console.print(
         f"{principal.role} key {principal.key_id[:12]}… created; it will not be shown again",
@@ -548,12 +510,8 @@ def keys_list(store: StoreOpt = None) -> None:
     """List keys by id (hash), role, city and whether revoked."""
     from api.keys import list_keys
 
-    try:
-        with _store(store) as s:
-            rows = list_keys(s)
-    except IccmatchError as e:
-        _fail(e)
-        return
+    with _store(store) as s:
+        rows = list_keys(s)
     for k in rows:
         state = f"revoked {k['revoked']}" if k.get("revoked") else "active"
         out.print(
@@ -571,20 +529,68 @@ def keys_revoke(
     """Revoke a key; requests with it get 401 from then on."""
     from api.keys import revoke_key
 
-    try:
-        with _store(store) as s:
-            revoke_key(s, key)
-    except IccmatchError as e:
-        _fail(e)
-        return
+    with _store(store) as s:
+        revoke_key(s, key)
     console.print("revoked", markup=False)
+
+
+# --- evaluate: the matchers measured on the network's own ties ------------------------------
+
+evaluate_app = typer.Typer(help="Measure suggestions on the network itself.", no_args_is_help=True)
+app.add_typer(evaluate_app, name="evaluate")
+
+
+def _share(value: float | None, se: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if se is None else f"{value:.3f} ± {se:.3f}"
+
+
+@evaluate_app.command("partners")
+def evaluate_partners_command(
+    holdout: Annotated[
+        float, typer.Option("--holdout", help="Share of the ties each split hides.")
+    ] = 0.1,
+    splits: Annotated[int, typer.Option("--splits", min=1, max=20, help="Random splits.")] = 5,
+    k: Annotated[int, typer.Option("--k", min=1, max=MAX_K, help="Hits within the top k.")] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the splits and random order.")] = 0,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Hide some ties, ask each method for them back: hits@k and MRR against baselines."""
+    from matching.partners.evaluate import GROUPS
+
+    with _service(store) as service, _embedding_progress() as bar:
+        task = bar.add_task("embed", total=None)
+        service.prepared(lambda done, total: bar.update(task, completed=done, total=total))
+        doc = service.evaluate_partners(holdout=holdout, splits=splits, k=k, seed=seed)
+    if as_json:
+        out.print_json(json.dumps(jsonable(doc), ensure_ascii=False))
+        return
+    result = doc["evaluation"]
+    out.print(f"Live suggestions are ranked by {doc['live_ranker']['description']}.", markup=False)
+    out.print(
+        f"{result.cities} cities, {result.ties} ties; {result.splits} splits each hiding "
+        f"{result.holdout:.0%}: {result.pairs} held-out ties, each asked for from both ends",
+        markup=False,
+    )
+    titles = {
+        "overall": f"All held-out ties ({result.pairs})",
+        "with_common_neighbour": f"With a common neighbour ({result.pairs_with_common_neighbour})",
+        "without_common_neighbour": f"Without one ({result.pairs_without_common_neighbour})",
+    }
+    for group in GROUPS:
+        table = Table(title=titles[group])
+        table.add_column("method")
+        table.add_column(f"hits@{result.k} ± SE", justify="right")
+        table.add_column("MRR ± SE", justify="right")
+        for m in result.methods:
+            s = getattr(m, group)
+            table.add_row(m.name, _share(s.hits_at_k, s.hits_at_k_se), _share(s.mrr, s.mrr_se))
+        out.print(table)
 
 
 def main() -> None:
     # The driver logs each retry as a warning; our own message says what failed.
     logging.getLogger("neo4j").setLevel(logging.ERROR)
-    try:
-        app()
-    except IccmatchError as e:  # a safety net; commands catch their own
-        console.print(f"error: {e.detail}", markup=False)
-        sys.exit(2)
+    app()

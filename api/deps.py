@@ -8,7 +8,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.keys import Principal, authenticate
-from api.services import NetworkService
+from api.services.network import NetworkService
 from graph.store import GraphStore
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer icc_...`")

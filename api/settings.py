@@ -1,11 +1,16 @@
-"""The one place settings are read (from ``ICCMATCH_*`` environment variables or .env)."""
+"""The one place settings are read (from ``ICCMATCH_*`` environment variables or .env),
+and the one place the store they name is opened."""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from graph.open import open_store
+from graph.store import GraphStore
 
 
 class Settings(BaseSettings):
@@ -26,6 +31,10 @@ class Settings(BaseSettings):
     """Largest request body the API accepts (413 beyond)."""
     embedding_bf16: bool = True
     """Encode under bf16 autocast on the CPU (about twice as fast; cosine >= 0.998 to fp32)."""
+    partner_ranker: Literal["learned", "default"] = "learned"
+    """Rank partners with the model learned from the network's own ties and coordinators'
+    answers (fitted per data revision; networks with under 200 ties use the default
+    weights), or always with the default weights."""
     blas_threads: int = Field(1, ge=1, le=256)
     """BLAS threads per API worker. Requests already run side by side (threads, workers), so a
     multi-threaded BLAS per request only oversubscribes the cores: 1 served 14% more partner
@@ -35,3 +44,14 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def open_configured_store(settings: Settings) -> GraphStore:
+    """The store the settings name, with their Neo4j credentials and timeouts (API and CLI)."""
+    return open_store(
+        settings.store,
+        user=settings.neo4j_user,
+        password=settings.neo4j_password.get_secret_value(),
+        connect_timeout_s=settings.neo4j_connect_timeout_s,
+        retry_s=settings.neo4j_retry_s,
+    )

@@ -16,7 +16,6 @@ enums: nothing outside them can ever reach a query.
 
 from __future__ import annotations
 
-import math
 from dataclasses import MISSING, dataclass, fields
 from enum import StrEnum
 from functools import cache
@@ -129,12 +128,6 @@ def _check_language(value: str) -> str:
     if len(code) != 2 or pycountry.languages.get(alpha_2=code) is None:
         raise ValueError(f"{value!r} is not an ISO 639-1 language code (e.g. en, pt, uk)")
     return code
-
-
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number")
-    return value
 
 
 Id = Annotated[

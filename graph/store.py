@@ -46,10 +46,6 @@ class GraphBatch:
     def __len__(self) -> int:
         return sum(len(r) for r in self.rows.values())
 
-    @classmethod
-    def from_snapshot(cls, snapshot: NetworkSnapshot) -> GraphBatch:
-        return cls({kind: snapshot.export_rows(kind) for kind in Kind if snapshot.rows(kind)})
-
 
 @dataclass(slots=True)
 class Counts:
@@ -176,31 +172,3 @@ def plan(
             writes.append(PlannedWrite(key, new, created=False))
             existing[key] = new
     return writes
-
-
-def open_store(
-    url: str,
-    *,
-    user: str = "neo4j",
-    password: str = "",
-    connect_timeout_s: float = 3.0,
-    retry_s: float = 5.0,
-) -> GraphStore:
-    """Open the store a URL names: ``sqlite:///path`` or ``neo4j://``, ``neo4j+s://``, ``bolt://``."""
-    if url.startswith("sqlite://"):
-        from graph.sqlite_store import SqliteStore
-
-        return SqliteStore(url)
-    if url.split("://", 1)[0] in {"neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc"}:
-        from graph.neo4j_store import Neo4jStore
-
-        return Neo4jStore(
-            url,
-            user=user,
-            password=password,
-            connection_timeout=connect_timeout_s,
-            max_transaction_retry_time=retry_s,
-        )
-    raise InvalidInput(
-        f"unknown store URL {url!r}: use sqlite:///path/to/file.db or neo4j://host:7687"
-    )

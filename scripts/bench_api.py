@@ -11,7 +11,7 @@ The generated network's profile vectors are random unit vectors put into the sto
 embedding cache, so the server never loads the model: embedding 10,000 texts on this CPU
 is a separate cost (see docs/performance.md), not what this measures.
 
-    .venv/bin/python scripts/bench_api.py [--seconds 30] [--sizes 159 10000] [--out FILE]
+    .venv/bin/python -m scripts.bench_api [--seconds 30] [--sizes 159 10000] [--out FILE]
 
 ``--soak [--minutes 10]`` runs a soak instead: mixed reads and writes against the served
 sample network for that long (wrk with a Lua mix: partner suggestions, city lists and
@@ -21,7 +21,7 @@ every ``--sample-s`` seconds. It reports requests, errors (non-2xx and socket er
 target is 0) and RSS after the warm-up against RSS at the end (the target: within 10%),
 and exits 1 when a target is missed.
 
-    .venv/bin/python scripts/bench_api.py --soak [--minutes 10] [--out FILE]
+    .venv/bin/python -m scripts.bench_api --soak [--minutes 10] [--out FILE]
 """
 
 from __future__ import annotations
@@ -45,16 +45,14 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+from api.keys import create_key
+from graph.model import Kind
+from graph.sqlite_store import SqliteStore
+from ingest.load import ingest_path
+from matching.kernel.embeddings import content_hash, default_encoder
+from matching.kernel.texts import city_profiles
 
-from api.keys import create_key  # noqa: E402
-from graph.model import Kind  # noqa: E402
-from graph.sqlite_store import SqliteStore  # noqa: E402
-from ingest.load import ingest_path  # noqa: E402
-from matching.kernel.embeddings import content_hash, default_encoder  # noqa: E402
-from matching.kernel.texts import city_profiles  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 LUA = """
 local ids = {%s}
@@ -85,7 +83,7 @@ def build_store(size: int, folder: Path) -> tuple[str, list[str], str]:
     if size <= 200:
         assert ingest_path(ROOT / "data" / "sample", store).ok
     else:
-        import netgen
+        from scripts import netgen
 
         netgen.write_csv(netgen.generate(size, 0), folder / f"net{size}")
         report = ingest_path(folder / f"net{size}", store)

@@ -22,8 +22,8 @@ A second section runs the exact CP-SAT path against the heuristic on small insta
 
 Usage::
 
-    .venv/bin/python scripts/bench_clusters.py --out /tmp/bench_clusters.json
-    .venv/bin/python scripts/bench_clusters.py --quick
+    .venv/bin/python -m scripts.bench_clusters --out /tmp/bench_clusters.json
+    .venv/bin/python -m scripts.bench_clusters --quick
 """
 
 from __future__ import annotations
@@ -49,13 +49,9 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from planted import planted
-
 from matching.clusters import ClusterInput, ClusterParams, check_groups, propose_clusters
 from matching.clusters.rules import tune_gamma
+from scripts.planted import planted
 
 
 def machine() -> dict[str, Any]:

@@ -4,7 +4,7 @@ model's ``encode`` on the same texts in the same process, fp32 and bf16. JSON ou
 
 Texts are the sample network's city profiles, repeated with a counter so none is cached.
 
-    .venv/bin/python scripts/bench_embed.py [--texts 2000] [--out FILE]
+    .venv/bin/python -m scripts.bench_embed [--texts 2000] [--out FILE]
 """
 
 from __future__ import annotations
@@ -13,20 +13,18 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from graph.sqlite_store import SqliteStore
+from ingest.load import ingest_path
+from matching.kernel.embeddings import SentenceEncoder, embed
+from matching.kernel.texts import city_profiles
 
-from graph.sqlite_store import SqliteStore  # noqa: E402
-from ingest.load import ingest_path  # noqa: E402
-from matching.kernel.embeddings import SentenceEncoder, embed  # noqa: E402
-from matching.kernel.texts import city_profiles  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -67,7 +65,11 @@ def main() -> None:
         )
         store.close()
     doc = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "texts": len(texts),
         "results": results,
         "target": "embed within 10% of the raw model's encode (embed_over_raw >= 0.9)",

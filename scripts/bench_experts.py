@@ -11,7 +11,7 @@ and reported apart), their ratio, and whether the objectives agree. Then
 a tight one (capacity 1, 20% of pairs forbidden). Machine info and the load average at
 start are included: timings on a busy machine are noisy.
 
-    .venv/bin/python scripts/bench_experts.py [--out FILE] [--repeats 3] [--fast-repeats 7]
+    .venv/bin/python -m scripts.bench_experts [--out FILE] [--repeats 3] [--fast-repeats 7]
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import os
 import platform
 import resource
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,8 +32,6 @@ import ortools
 import scipy
 from scipy import sparse
 from scipy.optimize import linprog
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from matching.experts import (
     cluster_mean_affinity,

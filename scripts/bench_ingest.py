@@ -25,10 +25,10 @@ Neo4j the server's RSS and its JVM heap (from a GC log) are reported beside it.
 
 Usage::
 
-    .venv/bin/python scripts/bench_ingest.py                       # everything (~20-30 min)
-    .venv/bin/python scripts/bench_ingest.py --sizes 1000 --stores sqlite
-    .venv/bin/python scripts/bench_ingest.py --neo4j-url bolt://127.0.0.1:7687  # WIPES it
-    .venv/bin/python scripts/bench_ingest.py --out bench.json --case-timeout 900
+    .venv/bin/python -m scripts.bench_ingest                       # everything (~20-30 min)
+    .venv/bin/python -m scripts.bench_ingest --sizes 1000 --stores sqlite
+    .venv/bin/python -m scripts.bench_ingest --neo4j-url bolt://127.0.0.1:7687  # WIPES it
+    .venv/bin/python -m scripts.bench_ingest --out bench.json --case-timeout 900
 """
 
 from __future__ import annotations
@@ -53,12 +53,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-for p in (str(ROOT), str(ROOT / "scripts")):
-    if p not in sys.path:
-        sys.path.insert(0, p)
+from scripts import netgen
 
-import netgen  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 NEO4J_LOCAL = ROOT / "scripts" / "neo4j-local" / "neo4j-local"
 MIB = 1024 * 1024
@@ -228,7 +225,7 @@ def _wipe_neo4j(url: str) -> None:
 
 
 def _open(store: str, url: str) -> Any:
-    from graph.store import open_store
+    from graph.open import open_store
 
     return open_store(url)
 
@@ -506,9 +503,11 @@ def _log(msg: str) -> None:
 
 def run_in_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     progress = Path(spec["progress"])
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--_case", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "scripts.bench_ingest", "--_case", json.dumps(spec)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

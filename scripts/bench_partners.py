@@ -16,7 +16,7 @@ generated cities with random unit vectors, p50/p95 over repeated queries; beside
 same queries with every city scored in full (no pruning; the lists must be the same), how
 many profile vectors the pruning read, and a plain numpy cosine top-10 for scale.
 
-    .venv/bin/python scripts/bench_partners.py [--quick] [--out FILE]
+    .venv/bin/python -m scripts.bench_partners [--quick] [--out FILE]
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,20 +34,18 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+from graph.model import Kind, Partnership, from_props
+from graph.snapshot import NetworkSnapshot, build_snapshot
+from graph.sqlite_store import SqliteStore
+from ingest.load import ingest_path
+from matching.kernel.arrays import NetworkArrays, encode
+from matching.kernel.embeddings import default_encoder, embed
+from matching.kernel.features import pair_features
+from matching.kernel.geometry import haversine_km
+from matching.kernel.texts import city_profiles
+from matching.partners import partner_index, suggest_partners, total_score
 
-from graph.model import Kind, Partnership, from_props  # noqa: E402
-from graph.snapshot import NetworkSnapshot, build_snapshot  # noqa: E402
-from graph.sqlite_store import SqliteStore  # noqa: E402
-from ingest.load import ingest_path  # noqa: E402
-from matching.kernel.arrays import NetworkArrays, encode  # noqa: E402
-from matching.kernel.embeddings import default_encoder, embed  # noqa: E402
-from matching.kernel.features import pair_features  # noqa: E402
-from matching.kernel.geometry import haversine_km  # noqa: E402
-from matching.kernel.texts import city_profiles  # noqa: E402
-from matching.partners import partner_index, suggest_partners, total_score  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _ranks(scores: np.ndarray, exclude: np.ndarray, target: int) -> int:
@@ -135,7 +132,7 @@ def sample_snapshot() -> tuple[NetworkSnapshot, np.ndarray]:
 
 def generated_snapshot(n: int, seed: int) -> NetworkSnapshot:
     """netgen cities with ties re-drawn from a latent model (see the module docstring)."""
-    import netgen
+    from scripts import netgen
 
     data = netgen.generate(n, seed)
     rows = {
@@ -176,9 +173,8 @@ def speed(n: int, seed: int, repeats: int) -> dict[str, Any]:
     does once per revision), then ``repeats`` random cities are asked, with the exact
     pruning (the default) and with every city scored in full (``prune=False``), which must
     give the same lists."""
-    import netgen
-
     from matching.partners import suggest as partners
+    from scripts import netgen
 
     data = netgen.generate(n, seed)
     rows = {Kind(k): [from_props(Kind(k), r) for r in v] for k, v in data.items()}

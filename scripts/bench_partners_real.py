@@ -15,7 +15,7 @@ The source has no profile texts, themes or Index scores: profiles are an empty (
 array (the similarity term is 0 for every pair, as ``pair_features`` does without
 embeddings), and the score model works from languages, distance, country and graph.
 
-    .venv/bin/python scripts/bench_partners_real.py [--quick] [--out FILE]
+    .venv/bin/python -m scripts.bench_partners_real [--quick] [--out FILE]
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import dataclasses
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,17 +32,12 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import sistercities  # noqa: E402
-
-from graph.snapshot import NetworkSnapshot  # noqa: E402
-from graph.sqlite_store import SqliteStore  # noqa: E402
-from ingest.load import ingest_path  # noqa: E402
-from matching.kernel.arrays import encode  # noqa: E402
-from matching.partners.evaluate import Method, evaluate_partners, standard_methods  # noqa: E402
+from graph.snapshot import NetworkSnapshot
+from graph.sqlite_store import SqliteStore
+from ingest.load import ingest_path
+from matching.kernel.arrays import encode
+from matching.partners.evaluate import Method, evaluate_partners, standard_methods
+from scripts import sistercities
 
 
 def rounded(value: Any) -> Any:
@@ -97,10 +91,7 @@ def main() -> None:
     profiles = np.zeros((arr.n, 0), dtype=np.float32)  # no profile texts in the source
     timings["encode_s"] = time.perf_counter() - start
 
-    methods: list[Method] = standard_methods(args.seed)
-    # --- the learned ranker (matching/partners/learn.py) is added here -------------------
-    # methods.insert(1, <learned ranker>)
-    # ------------------------------------------------------------------------------------
+    methods: list[Method] = standard_methods(args.seed)  # default weights, baselines, learned
 
     start = time.perf_counter()
     result = evaluate_partners(

@@ -9,7 +9,7 @@ Everything else (priorities, per-area scores, hours, people, stakeholders, exper
 invented with a fixed seed; data/sample/README.md says which column is which.
 Running the script twice gives byte-identical files.
 
-Usage: .venv/bin/python scripts/make_sample.py [--out DIR]
+Usage: .venv/bin/python -m scripts.make_sample [--out DIR]
 """
 
 from __future__ import annotations

@@ -38,10 +38,10 @@ path: pydantic validation, ``to_props``, reference and duplicate checks);
 
 Usage::
 
-    .venv/bin/python scripts/netgen.py 1000 --seed 0 --write-csv /tmp/net1k
-    .venv/bin/python scripts/netgen.py 100000 --stats        # counts and timings only
-    .venv/bin/python scripts/netgen.py 2000 --check           # validated batch == fast batch
-    .venv/bin/python scripts/netgen.py 2000 --extras --check  # with clusters & co.
+    .venv/bin/python -m scripts.netgen 1000 --seed 0 --write-csv /tmp/net1k
+    .venv/bin/python -m scripts.netgen 100000 --stats        # counts and timings only
+    .venv/bin/python -m scripts.netgen 2000 --check           # validated batch == fast batch
+    .venv/bin/python -m scripts.netgen 2000 --extras --check  # with clusters & co.
 """
 
 from __future__ import annotations
@@ -50,17 +50,12 @@ import argparse
 import gc
 import json
 import random
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from graph.csv_format import cell_text, csv_writer  # noqa: E402
-from graph.model import SPECS, Kind  # noqa: E402
+from graph.csv_format import cell_text, csv_writer
+from graph.model import SPECS, Kind
 
 Rows = dict[str, list[dict[str, Any]]]
 

@@ -28,22 +28,18 @@ Randomness: one ``numpy.random.default_rng(seed)``.
 
 Usage::
 
-    .venv/bin/python scripts/planted.py 300 --noise 1.0 --seed 0      # prints a summary
+    .venv/bin/python -m scripts.planted 300 --noise 1.0 --seed 0      # prints a summary
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from matching.clusters import ClusterInput
 

@@ -21,7 +21,7 @@ body" statement; see its README) into the interchange format (docs/data-format.m
   source has none; ids are slugs such as ``de-rotenburg-an-der-wumme``, made unique;
 - a tie listed from both sides (or twice) is one tie; a city twinned with itself is dropped.
 
-    .venv/bin/python scripts/sistercities.py OUT_DIR [--source DIR]
+    .venv/bin/python -m scripts.sistercities OUT_DIR [--source DIR]
 
 prints the counts (cities, ties, dropped rows by reason) as JSON.
 """
@@ -33,7 +33,6 @@ import csv
 import json
 import math
 import re
-import sys
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -43,10 +42,9 @@ from typing import Any
 
 import pycountry
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from graph.csv_format import cell_text, csv_writer
 
-from graph.csv_format import cell_text, csv_writer  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SOURCE = ROOT.parent / "shared" / "data" / "sistercities-wikidata-2017"
 CITY_COLUMNS = ("id", "name", "country", "lat", "lon", "population", "languages", "membership")

@@ -118,7 +118,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def store(store_url: str) -> Iterator[GraphStore]:
-    from graph.store import open_store
+    from graph.open import open_store
 
     s = open_store(store_url)
     try:

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.clusters import ClusterService
 from api.deps import Admin, Reader, ServiceDep
 from api.schemas import jsonable
+from api.services.clusters import ClusterService
 from matching.clusters import ClusterParams
 
 router = APIRouter(prefix="/v1", tags=["clusters and experts"])

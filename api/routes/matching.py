@@ -21,11 +21,10 @@ from api.deps import (
     get_service,
 )
 from api.schemas import IngestReportOut, jsonable
-from graph.errors import InvalidInput
+from api.services import MAX_K
+from api.services.rows import write_rows
 from graph.model import Kind
-from ingest.load import ingest_rows
-from ingest.read import RawRow
-from matching import graph_export
+from matching.analytics import export as graph_export
 from matching.partners import PartnerFilters
 
 router = APIRouter(prefix="/v1", tags=["matching"])
@@ -67,7 +66,7 @@ async def partners(
     request: Request,
     city_id: CityId,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    k: Annotated[int, Query(ge=1, le=50)] = 10,
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     theme: Annotated[str | None, Query(max_length=200)] = None,
     language: Annotated[
         list[str] | None,
@@ -118,24 +117,33 @@ class InterestIn(BaseModel):
 )
 def record_interest(city_id: CityId, body: InterestIn, service: ServiceDep, caller: Caller) -> Any:
     check_own_city(caller, city_id)
-    row = RawRow(
+    report = write_rows(
+        service.store,
         Kind.PARTNER_INTERESTS,
-        "request",
-        1,
-        {"city_id": city_id, **body.model_dump(exclude_none=True)},
+        [{"city_id": city_id, **body.model_dump(exclude_none=True)}],
+        refusal=lambda errors: "; ".join(e.message for e in errors),
     )
-    report = ingest_rows([row], [], service.store)
-    if report.errors:
-        raise InvalidInput(
-            "; ".join(e.message for e in report.errors),
-            [{"field": e.column or "", "message": e.message} for e in report.errors],
-        )
     return IngestReportOut.from_report(report)
 
 
 @router.get("/interests", summary="Every city's answers to suggested partners (admin, analyst)")
 def interests(service: ServiceDep, _: AnalystOrAdmin) -> list[dict[str, Any]]:
     return [jsonable(i) for i in service.snapshot().partner_interests]
+
+
+@router.get(
+    "/network/partner-evaluation",
+    summary="How good partner suggestions are here: held-out ties against baselines (admin, analyst)",
+)
+def partner_evaluation(
+    service: ServiceDep,
+    _: AnalystOrAdmin,
+    holdout: Annotated[float, Query(gt=0, lt=1)] = 0.1,
+    splits: Annotated[int, Query(ge=1, le=20)] = 5,
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+    seed: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> Any:
+    return jsonable(service.evaluate_partners(holdout=holdout, splits=splits, k=k, seed=seed))
 
 
 @router.get("/network/stats", summary="Components, centrality, bridges, communities, gaps")

@@ -1,7 +1,7 @@
 """The network's rows as REST resources: paginated, filterable reads; admin writes through ingest.
 
 Reads come from the service's snapshot (refreshed when the store's revision moves).
-Writes go through exactly the same checks as file ingest (``ingest.load.ingest_rows``),
+Writes go through exactly the same checks as file ingest (``api.services.rows.write_rows``),
 so an API write can never store what a file could not.
 """
 
@@ -15,10 +15,9 @@ from pydantic import BaseModel, Field, create_model
 
 from api.deps import Admin, Reader, ServiceDep
 from api.schemas import IngestReportOut, page_model
+from api.services.rows import write_rows
 from graph.errors import InvalidInput, NotFound
 from graph.model import SPECS, Kind, to_props
-from ingest.load import ingest_rows
-from ingest.read import RawRow
 
 router = APIRouter(prefix="/v1", tags=["network"])
 MAX_WRITE_ROWS = 5000
@@ -151,43 +150,25 @@ class Rows(BaseModel):
 
 
 def _write_route(kind: Kind) -> None:
-    def write_rows(
+    def post_rows(
         service: ServiceDep,
         _: Admin,
         body: Annotated[Rows, Body()],
         dry_run: Annotated[bool, Query(description="Check and count, write nothing.")] = False,
     ) -> Any:
-        columns = SPECS[kind].columns
-        problems = [
-            {
-                "field": f"rows[{n}].{c}",
-                "message": f"unknown field; fields are {', '.join(columns)}",
-            }
-            for n, row in enumerate(body.rows)
-            for c in row
-            if c not in columns
-        ]
-        if problems:
-            raise InvalidInput(f"{len(problems)} unknown fields; nothing was written", problems)
-        raw = [
-            RawRow(kind, "request", n, {k: ("" if v is None else v) for k, v in row.items()})
-            for n, row in enumerate(body.rows, 1)
-        ]
-        report = ingest_rows(raw, [], service.store, dry_run=dry_run)
-        if report.errors:
-            raise InvalidInput(
-                f"{len(report.errors)} problems in the rows; nothing was written",
-                [
-                    {"field": f"rows[{e.line - 1}].{e.column or ''}", "message": e.message}
-                    for e in report.errors
-                ],
-            )
-        out = IngestReportOut.from_report(report)
-        return out
+        report = write_rows(
+            service.store,
+            kind,
+            body.rows,
+            name="rows",
+            refusal=lambda errors: f"{len(errors)} problems in the rows; nothing was written",
+            dry_run=dry_run,
+        )
+        return IngestReportOut.from_report(report)
 
     router.add_api_route(
         f"/{kind.value.replace('_', '-')}",
-        write_rows,
+        post_rows,
         methods=["POST"],
         response_model=IngestReportOut,
         summary=f"Create or update {kind.value.replace('_', ' ')} (admin)",

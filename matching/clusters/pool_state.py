@@ -54,6 +54,15 @@ class PoolState:
         self.S = np.zeros((k, cap_clusters), dtype=np.float64)
         self.size = np.zeros(cap_clusters, dtype=np.int64)
         self.dissolved: list[tuple[str, int]] = []
+        # each cluster's version, bumped by every add and remove: what is worked out from a
+        # cluster's members (removable, a failed mend) is kept while its version stands
+        self.version = np.zeros(cap_clusters, dtype=np.int64)
+        self._removable: dict[int, tuple[int, int, bool]] = {}
+        # (cluster, rule) -> a failed mend: the cluster's version, the cities its search
+        # read, their labels, their clusters' versions and whether they were active
+        self._failed: dict[tuple[int, str], tuple[int, IntArray, IntArray, IntArray, BoolArray]]
+        self._failed = {}
+        self._lang_bits: IntArray | None = None  # ``f.lang`` as an array, once needed
 
     # -- primitives ---------------------------------------------------------------
 
@@ -78,6 +87,7 @@ class PoolState:
         if c >= self.S.shape[1]:
             self.S = np.hstack([self.S, np.zeros((self.k, self.S.shape[1]), dtype=np.float64)])
             self.size = np.concatenate([self.size, np.zeros(len(self.size), dtype=np.int64)])
+            self.version = np.concatenate([self.version, np.zeros_like(self.version)])
         self.members.append([])
         self.slot.append(slot)
         return c
@@ -87,6 +97,7 @@ class PoolState:
         self.members[c].append(i)
         self.size[c] += 1
         self.label[i] = c
+        self.version[c] += 1
         rows, vals = self.col(i)
         self.S[rows, c] += vals
 
@@ -96,6 +107,7 @@ class PoolState:
         self.members[c].remove(i)
         self.size[c] -= 1
         self.label[i] = -1
+        self.version[c] += 1
         rows, vals = self.col(i)
         self.S[rows, c] -= vals
 
@@ -122,12 +134,20 @@ class PoolState:
         return float(self.S[i, c]) - self.gamma * (len(self.members[c]) - 1)
 
     def removable(self, i: int) -> bool:
-        """Taking ``i`` out keeps its cluster valid (and ``i`` is not locked)."""
+        """Taking ``i`` out keeps its cluster valid (and ``i`` is not locked).
+
+        Kept while ``i``'s cluster stands: repair asks it of the same cities for cluster
+        after cluster."""
         if self.locked_slot[i] is not None:
             return False
         c = int(self.label[i])
+        known = self._removable.get(i)
+        if known is not None and known[0] == c and known[1] == self.version[c]:
+            return known[2]
         rest = [j for j in self.members[c] if j != i]
-        return not (self.f.violations(rest) - self.f.violations(self.members[c]) - {"language"})
+        ok = not (self.f.violations(rest) - self.f.violations(self.members[c]) - {"language"})
+        self._removable[i] = (c, int(self.version[c]), ok)
+        return ok
 
     def speaks_with(self, i: int, members: Sequence[int]) -> bool:
         if not self.rules.require_language or not members:

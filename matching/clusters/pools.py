@@ -13,6 +13,12 @@ Building pools is also where impossible requests are caught early (:func:`build_
 with ``strict``): locks that break a rule, a pool that cannot host one valid cluster.
 Each refusal is a :class:`ClusterInfeasible` that names the parameter to change and by
 how much, because the planner's next step is to change it.
+
+A rule the network's data cannot support at all is waived instead (:func:`rule_waivers`):
+with no Index score and no good practice anywhere nobody can be shown to be strong in a
+theme, and with no languages listed nobody can be shown to share one. Refusing would ask
+for data the network does not keep (a ties-only network still deserves geographic
+clusters), so the rule is not applied and the proposal says so in its constraint status.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import math
 import types
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,7 +57,8 @@ class PoolProblem:
     ``pool_strength`` and ``pool_lead_theme`` hold, per pool, each candidate's lead score
     and the theme it is on (the report names the lead from them); ``explicit`` marks the
     pools the planner asked for (they must not come out empty); ``skipped`` says why a
-    theme got no pool and ``mixed_waived`` why a pool need not mix.
+    theme got no pool and ``mixed_waived`` why a pool need not mix; ``waived`` maps a
+    constraint the data cannot support (``"lead"``, ``"common_language"``) to why.
     """
 
     inp: ClusterInput
@@ -64,6 +71,7 @@ class PoolProblem:
     cap: IntArray
     skipped: Mapping[str, str]
     mixed_waived: Mapping[int, str]
+    waived: Mapping[str, str]
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,6 +113,33 @@ def lead_capable(inp: ClusterInput, params: ClusterParams) -> BoolArray:
     if inp.practices is not None:
         strong = strong | ((inp.priority >= 3) & inp.practices)
     return np.asarray(strong)
+
+
+def rule_waivers(inp: ClusterInput, params: ClusterParams) -> dict[str, str]:
+    """The rules of ``params`` the network's data cannot support anywhere, each with why
+    (keyed by constraint name); a rule the data supports somewhere is always applied."""
+    out: dict[str, str] = {}
+    if np.isnan(inp.strength).all() and (inp.practices is None or not inp.practices.any()):
+        out["lead"] = (
+            "the network has no Index scores and no good practices, "
+            "so no city can be shown to be strong in a theme"
+        )
+    if params.require_common_language and not inp.languages.any():
+        out["common_language"] = "the network lists no languages for its cities"
+    return out
+
+
+def apply_waivers(
+    inp: ClusterInput, params: ClusterParams
+) -> tuple[ClusterParams, BoolArray, dict[str, str]]:
+    """The request as it can be applied, who can lead (``n x T``), and the waived rules."""
+    waived = rule_waivers(inp, params)
+    if "common_language" in waived:
+        params = replace(params, require_common_language=False)
+    lead_ok = lead_capable(inp, params)
+    if "lead" in waived:
+        lead_ok = np.ones_like(lead_ok)
+    return params, lead_ok, waived
 
 
 def pool_affinity(A: Matrix, idx: IntArray) -> Matrix:
@@ -184,7 +219,7 @@ def build_problem(inp: ClusterInput, params: ClusterParams, strict: bool = True)
     excluded = np.zeros(inp.n, dtype=bool)
     excluded[[pos[c] for c in params.excluded]] = True
     eligible = ~excluded & (cap > 0)
-    lead_ok = lead_capable(inp, params)
+    params, lead_ok, waived = apply_waivers(inp, params)
     locks = _locks(inp, params, pos, excluded)
     if strict:
         _check_locks(inp, params, cap, locks)
@@ -205,6 +240,8 @@ def build_problem(inp: ClusterInput, params: ClusterParams, strict: bool = True)
         idx = np.flatnonzero(mask).astype(np.int64)
         local = {int(g): a for a, g in enumerate(idx)}
         W, cov, st, lt, lok = _pool_arrays(inp, params, t, idx, lead_ok)
+        if "lead" in waived:  # a geographic pool of a network without themes too
+            lok = np.ones(len(idx), dtype=bool)
         refusal = _precheck(inp, params, key, idx, lok, st, codes.networks[idx]) if strict else None
         if refusal is not None:
             if is_explicit:
@@ -254,6 +291,7 @@ def build_problem(inp: ClusterInput, params: ClusterParams, strict: bool = True)
         cap=cap,
         skipped=types.MappingProxyType(skipped),
         mixed_waived=types.MappingProxyType(mixed_waived),
+        waived=types.MappingProxyType(waived),
     )
 
 
@@ -425,12 +463,18 @@ def _precheck(
     what = f"theme {key!r}" if key != GEO_KEY else "geographic clusters"
     k = len(idx)
     if k < lo:
+        who, more = (
+            ("not excluded, with capacity", "add cities")
+            if key == GEO_KEY
+            else ("prioritising it, not excluded, with capacity", "add cities that prioritise it")
+        )
+        fix = f"lower min_size to {k} or {more}" if k >= 2 else f"a cluster needs 2: {more}"
         return ClusterInfeasible(
-            f"{what} has {k} candidate cities (prioritising it, not excluded, with capacity) but min_size is "
-            f"{lo}: lower min_size to {max(k, 2)} or add cities that prioritise it",
+            f"{what} has {k} candidate {'city' if k == 1 else 'cities'} ({who}) but min_size is "
+            f"{lo}: {fix}",
             constraint="min_size",
             theme=key,
-            suggestion=max(k, 2),
+            suggestion=k if k >= 2 else None,
         )
     if params.n_clusters is not None and params.n_clusters * lo > k:
         return ClusterInfeasible(
@@ -504,12 +548,19 @@ def _language_groups(
     big = speakers >= lo
     if not big.any():
         most = int(speakers.max()) if speakers.size else 0
+        if most < 2:
+            return ClusterInfeasible(
+                f"no two candidates for {what} share a language: drop require_common_language",
+                constraint="require_common_language",
+                theme=key,
+                suggestion=False,
+            )
         return ClusterInfeasible(
             f"min_size {lo} needs {lo} cities sharing a language for {what} but at most {most} do: "
-            f"lower min_size to {max(most, 2)} or drop require_common_language",
+            f"lower min_size to {most} or drop require_common_language",
             constraint="min_size",
             theme=key,
-            suggestion=max(most, 2),
+            suggestion=most,
         )
     led = [b for b in np.flatnonzero(big) if (langs[:, b] & lok).any()]
     if not led:

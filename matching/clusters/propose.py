@@ -28,10 +28,10 @@ from matching.clusters.model import (
 )
 from matching.clusters.pools import (
     PoolProblem,
+    apply_waivers,
     build_problem,
     city_codes,
     effective_capacity,
-    lead_capable,
 )
 from matching.clusters.report import report
 from matching.clusters.rules import PoolCluster, PoolData, Rules, objective
@@ -149,10 +149,12 @@ def _problem_for_groups(
         if params.themes is not None
         else list(range(len(inp.theme_ids)))
     )
-    relaxed = dataclasses.replace(
-        params, themes=tuple(inp.theme_ids[t] for t in themes), method="heuristic"
+    relaxed, lead_ok, waived = apply_waivers(
+        inp,
+        dataclasses.replace(
+            params, themes=tuple(inp.theme_ids[t] for t in themes), method="heuristic"
+        ),
     )
-    lead_ok = lead_capable(inp, relaxed)
     codes = city_codes(inp)
     intl = codes.intl
     key_pool: dict[int, int] = {}
@@ -172,7 +174,9 @@ def _problem_for_groups(
             else:
                 cand = everyone
                 lok = (
-                    np.asarray(lead_ok.any(axis=1)) if lead_ok.size else np.zeros(inp.n, dtype=bool)
+                    np.asarray(lead_ok.any(axis=1))
+                    if lead_ok.size
+                    else np.full(inp.n, "lead" in waived, dtype=bool)
                 )
             n_i, n_n = int(intl[cand].sum()), int((~intl[cand]).sum())
             key_pool[t] = len(pools)
@@ -201,7 +205,7 @@ def _problem_for_groups(
     rules = Rules(
         params.min_size,
         params.max_size,
-        params.require_common_language,
+        relaxed.require_common_language,
         params.allow_single_country,
         params.allow_single_network,
         1.0,
@@ -217,5 +221,6 @@ def _problem_for_groups(
         cap=effective_capacity(inp, relaxed),
         skipped=types.MappingProxyType({}),
         mixed_waived=types.MappingProxyType({}),
+        waived=types.MappingProxyType(waived),
     )
     return problem, raw

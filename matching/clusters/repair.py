@@ -18,7 +18,7 @@ import numpy as np
 
 from matching.clusters.pool_state import PoolState
 from matching.clusters.rules import EPS, unmixed_allowed
-from matching.kernel.arrays import BoolArray
+from matching.kernel.arrays import BoolArray, IntArray
 
 
 class Repair(PoolState):
@@ -128,37 +128,131 @@ class Repair(PoolState):
             return len(m) < self.rules.min_size
         return False
 
+    def shared_without(self, m: Sequence[int], before: set[str]) -> list[int] | None:
+        """For each member of ``m``, the languages (bitmask) the others share: a city must
+        speak one of them to replace it without breaking the common language. None when
+        the common language cannot break (not required, or broken already)."""
+        if not self.rules.require_language or "language" in before:
+            return None
+        lang = self.f.lang
+        out = []
+        for leaving in m:
+            shared = -1  # what the others share (everything, when there are none)
+            for i in m:
+                if i != leaving:
+                    shared &= lang[i]
+            out.append(shared)
+        return out
+
+    def newcomer_languages(self, m: Sequence[int], before: set[str]) -> int:
+        """Languages (bitmask) a city must speak one of to join ``m`` or replace one of its
+        members without breaking the common language; -1 when any city may."""
+        shared = self.shared_without(m, before)
+        if shared is None:
+            return -1
+        union = 0
+        for bits in shared:
+            union |= bits
+        return union
+
+    def anyone_could_mend(self, c: int, v: str, need: int) -> bool:
+        """Whether any city outside ``c`` both fixes ``v`` and speaks a language of ``need``
+        (a quick, vectorised necessary condition; True when it cannot be told quickly)."""
+        langs = self.pool.langs
+        if langs.shape[1] > 62 or v not in ("lead", "mixed", "country", "size"):
+            return True
+        if self._lang_bits is None:
+            self._lang_bits = np.asarray(self.f.lang, dtype=np.int64)
+        m = self.members[c]
+        ok = self.active & (self.label != c) & ((self._lang_bits & need) != 0)
+        if v == "lead":
+            ok &= self.pool.lead_ok
+        elif v == "mixed":
+            ok &= self.pool.national if any(self.f.intl[i] for i in m) else self.pool.intl
+        elif v == "country":
+            ok &= self.pool.country != self.f.country[m[0]]
+        elif len(m) >= self.rules.min_size:  # "size": only too small a cluster takes more
+            return False
+        return bool(ok.any())
+
     def fix_one(self, c: int, v: str) -> bool:
-        hi = self.rules.max_size
+        """Mend rule ``v`` of cluster ``c`` by the best add or swap; False when none mends it."""
         m = list(self.members[c])
+        if self.still_failing(c, v):
+            return False
         before = self.f.violations(m)
+        need = self.newcomer_languages(m, before)
+        if need != -1 and not self.anyone_could_mend(c, v, need):
+            return False
         order = np.argsort(-self.S[:, c], kind="stable")
+        cands, scanned = self.mend_candidates(c, v, order, need)
+        best = self.best_mend(c, v, m, before, cands)
+        if best is None:
+            self.remember_failure(c, v, order[:scanned])
+            return False
+        _, j, swapped = best
+        src = int(self.label[j])
+        if src >= 0:
+            self.remove(j)
+        if swapped is not None:
+            self.remove(swapped)
+            if src >= 0:
+                self.add(swapped, src)
+        self.add(j, c)
+        return True
+
+    def mend_candidates(self, c: int, v: str, order: IntArray, need: int) -> tuple[list[int], int]:
+        """The candidates to mend ``v`` of ``c`` (in ``order``), and how much of ``order``
+        was read to find them.
+
+        The 40 best cities that fix ``v`` (unplaced, or free to leave their cluster) are
+        the candidates; those that speak no language of ``need`` would be turned down by
+        :meth:`best_mend`, so they count without being tried (with many clusters that no
+        foreigner can mend, trying them was nearly all the solve time).
+        """
         cands: list[int] = []
+        seen = 0
+        read = 0
         for j in order.tolist():
+            read += 1
             if (
                 self.active[j]
                 and self.label[j] != c
                 and self.fixes(c, v, j)
                 and (self.label[j] == -1 or self.removable(j))
             ):
-                cands.append(j)
-                if len(cands) >= 40:
+                if need == -1 or need & self.f.lang[j]:
+                    cands.append(j)
+                seen += 1
+                if seen >= 40:
                     break
-        if not cands:
-            return False
+        return cands, read
+
+    def best_mend(
+        self, c: int, v: str, m: Sequence[int], before: set[str], cands: Sequence[int]
+    ) -> tuple[float, int, int | None] | None:
+        """The best (objective change, city, member swapped out or None) that mends ``v``
+        of cluster ``c`` (members ``m``) without breaking another rule."""
+        hi = self.rules.max_size
+        # a move that breaks the common language is turned down: skip it before the checks
+        shared = self.shared_without(m, before)
+        whole = self.f.working(m)
+        lang = self.f.lang
         best: tuple[float, int, int | None] | None = None  # (delta, j, member swapped out)
         for j in cands:
             src = int(self.label[j])
             leave = 0.0 if src == -1 else self.gain_out(j)
             cover = self.cw * float(self.pool.cov[j]) if src == -1 else 0.0
-            if len(m) < hi:
+            if len(m) < hi and (shared is None or whole & lang[j]):
                 after = self.f.violations([*m, j])
                 if v not in after and after <= before:
                     d = self.gain_in(j, c) - leave + cover
                     if best is None or d > best[0]:
                         best = (d, j, None)
-            for out in m:
+            for k, out in enumerate(m):
                 if self.locked_slot[out] is not None:
+                    continue
+                if shared is not None and not shared[k] & lang[j]:
                     continue
                 new_m = [i for i in m if i != out] + [j]
                 after = self.f.violations(new_m)
@@ -185,18 +279,32 @@ class Repair(PoolState):
                     d -= self.cw * float(self.pool.cov[out])
                 if best is None or d > best[0]:
                     best = (d, j, out)
-        if best is None:
+        return best
+
+    def still_failing(self, c: int, v: str) -> bool:
+        """Whether mending ``v`` of ``c`` failed before and nothing it read has changed
+        since: ``c`` itself, and the cities its search read (their place, their clusters)."""
+        seen = self._failed.get((c, v))
+        if seen is None or seen[0] != self.version[c]:
             return False
-        _, j, swapped = best
-        src = int(self.label[j])
-        if src >= 0:
-            self.remove(j)
-        if swapped is not None:
-            self.remove(swapped)
-            if src >= 0:
-                self.add(swapped, src)
-        self.add(j, c)
-        return True
+        _, cities, labels, versions, active = seen
+        now = self.label[cities]
+        return bool(
+            np.array_equal(now, labels)
+            and np.array_equal(self.active[cities], active)
+            and np.array_equal(self.version[np.maximum(now, 0)] * (now >= 0), versions)
+        )
+
+    def remember_failure(self, c: int, v: str, cities: IntArray) -> None:
+        labels = self.label[cities].copy()
+        versions = self.version[np.maximum(labels, 0)] * (labels >= 0)
+        self._failed[(c, v)] = (
+            int(self.version[c]),
+            cities,
+            labels,
+            versions,
+            self.active[cities].copy(),
+        )
 
     def local_search(self, passes: int = 12) -> None:
         """Single moves and pair swaps that raise the objective and keep clusters valid."""

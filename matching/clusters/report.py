@@ -28,7 +28,7 @@ from matching.clusters.model import (
 from matching.clusters.pools import PoolProblem
 from matching.clusters.rules import PoolCluster, PoolData, objective_terms, pair_sum
 from matching.clusters.statuses import constraint_statuses
-from matching.kernel.arrays import IntArray, Matrix
+from matching.kernel.arrays import BoolArray, IntArray, Matrix
 from matching.kernel.geometry import distance_matrix_km
 from matching.kernel.wording import Reason, and_join, language_name, language_names, plural
 
@@ -102,10 +102,15 @@ def describe(problem: PoolProblem, c: PoolCluster, number: int, latest: int) -> 
     g = pool.idx[local]
     names = [inp.names[i] for i in g]
     size = len(g)
-    # lead: the strongest member that can lead
+    # lead: the strongest member that can lead; with the lead rule waived, the member with
+    # the most affinity to the others (there is no strength to rank by)
     st = problem.pool_strength[c.pool][local]
     can = pool.lead_ok[local]
-    order = sorted(range(size), key=lambda a: (not can[a], -st[a], int(g[a])))
+    if "lead" in problem.waived:
+        pull = _affinity_to_others(pool.W, local)
+        order = sorted(range(size), key=lambda a: (-pull[a], int(g[a])))
+    else:
+        order = sorted(range(size), key=lambda a: (not can[a], -st[a], int(g[a])))
     lead_a = order[0]
     lead_g = int(g[lead_a])
     lead_theme = int(problem.pool_lead_theme[c.pool][local][lead_a])
@@ -122,6 +127,8 @@ def describe(problem: PoolProblem, c: PoolCluster, number: int, latest: int) -> 
     reasons.append(Reason("lead", lead_text))
     if wl:
         reasons.append(Reason("language", f"All {size} speak {language_names(wl)}"))
+    elif "common_language" in problem.waived:
+        reasons.append(Reason("language", "No working language: the network lists no languages"))
     else:
         reasons.append(Reason("language", f"The {size} members share no language"))
     n_countries = len({inp.countries[i] for i in g})
@@ -234,6 +241,13 @@ def _lead(problem: PoolProblem, lead_g: int, lead_theme: int, can_lead: bool) ->
     """The lead's Index score (NaN when it leads by a good practice, or cannot lead) and
     the sentence saying why it leads."""
     inp, params = problem.inp, problem.params
+    waiver = problem.waived.get("lead")
+    if waiver:
+        return (
+            float("nan"),
+            f"{inp.names[lead_g]} is proposed as lead, the member most like the others; "
+            f"the lead rule was not applied: {waiver}",
+        )
     if not can_lead:
         return (
             float("nan"),
@@ -253,6 +267,13 @@ def _lead(problem: PoolProblem, lead_g: int, lead_theme: int, can_lead: bool) ->
         f"{inp.names[lead_g]} leads: it prioritises {inp.theme_names[lead_theme]} at 5 "
         "and has a good practice on it"
     )
+
+
+def _affinity_to_others(W: Matrix, local: Sequence[int]) -> list[float]:
+    """Each member's summed affinity to the other members (local indices of ``W``)."""
+    m = np.asarray(local)
+    block = W[np.ix_(m, m)] if isinstance(W, np.ndarray) else sp.csr_matrix(W)[m][:, m].toarray()
+    return [float(x) for x in np.asarray(block).sum(axis=1)]
 
 
 def _ties_within(ties: Matrix, g: IntArray) -> int:
@@ -336,6 +357,11 @@ def unassigned_cities(problem: PoolProblem, raw: Sequence[PoolCluster]) -> list[
         for a, gi in enumerate(pool.idx.tolist()):
             pool_of.setdefault(gi, []).append((p, a))
     chosen = [inp.theme_names[p.theme] for p in problem.pools if p.theme >= 0]
+    # each pool's clusters' working languages (cluster x language), read once for everyone
+    working = {
+        p: np.array([problem.pools[p].langs[list(c.members)].all(axis=0) for c in clusters])
+        for p, clusters in by_pool.items()
+    }
     out: list[UnassignedCity] = []
     for i in range(inp.n):
         if i in placed:
@@ -353,7 +379,7 @@ def unassigned_cities(problem: PoolProblem, raw: Sequence[PoolCluster]) -> list[
             kind, text = _outside_every_pool(problem, i, chosen)
             out.append(UnassignedCity(cid, name, text, kind))
         else:
-            kind, text = _left_out_of_pools(problem, by_pool, pool_of[i])
+            kind, text = _left_out_of_pools(problem, by_pool, working, pool_of[i])
             out.append(UnassignedCity(cid, name, text, kind))
     return out
 
@@ -363,6 +389,11 @@ def _outside_every_pool(problem: PoolProblem, i: int, chosen: Sequence[str]) -> 
     inp, params = problem.inp, problem.params
     if params.kind != "thematic":
         return "rules", "not eligible"
+    if not inp.priority.any():
+        return "no_theme", (
+            "no city in the network prioritises a theme, so there is no theme to cluster on: "
+            "ask for geographic clusters"
+        )
     wanted = [inp.theme_ids[t] for t in np.flatnonzero(inp.priority[i] > 0)]
     skipped = [t for t in wanted if t in problem.skipped]
     if skipped:
@@ -373,6 +404,7 @@ def _outside_every_pool(problem: PoolProblem, i: int, chosen: Sequence[str]) -> 
 def _left_out_of_pools(
     problem: PoolProblem,
     by_pool: dict[int, list[PoolCluster]],
+    working: dict[int, BoolArray],
     mine: Sequence[tuple[int, int]],
 ) -> tuple[str, str]:
     """(kind, reason) for a candidate no cluster took: a language or a full cluster says
@@ -386,20 +418,14 @@ def _left_out_of_pools(
         if not clusters:
             reasons.append(("too_few", f"no valid {label} cluster could be formed"))
             continue
+        shares = (working[p] & pool.langs[a]).any(axis=1)
         speak = [
             c
-            for c in clusters
-            if not params.require_common_language
-            or (pool.langs[list(c.members)].all(axis=0) & pool.langs[a]).any()
+            for c, ok in zip(clusters, shares, strict=True)
+            if ok or not params.require_common_language
         ]
         if not speak:
-            langs = sorted(
-                {
-                    inp.language_codes[b]
-                    for c in clusters
-                    for b in np.flatnonzero(pool.langs[list(c.members)].all(axis=0))
-                }
-            )
+            langs = sorted(inp.language_codes[b] for b in np.flatnonzero(working[p].any(axis=0)))
             reasons.append(
                 (
                     "language",

@@ -41,12 +41,18 @@ def constraint_statuses(
             f"{bad} cluster(s) break it" if bad else "",
         )
 
+    def waived(name: str) -> ConstraintStatus:
+        """A rule the data cannot support: checked for no cluster, so relaxed for all."""
+        return ConstraintStatus(name, "relaxed", 0, 0, n_c, f"not applied: {problem.waived[name]}")
+
     count = _memberships(problem, raw)
     statuses = [
         simple("size_bounds", "size"),
         _capacity(problem, raw, count),
-        simple("lead", "lead"),
-        simple(
+        waived("lead") if "lead" in problem.waived else simple("lead", "lead"),
+        waived("common_language")
+        if "common_language" in problem.waived
+        else simple(
             "common_language",
             "language",
             None if params.require_common_language else "require_common_language is off",

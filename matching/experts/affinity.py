@@ -57,7 +57,9 @@ class AffinityWeights:
 class ExpertClusterData:
     """Everything the affinity is made from, as arrays aligned with experts (E), clusters
     (C), themes (T) and languages (L). ``distance_km`` NaN means an unknown location (no
-    penalty); ``cluster_language`` -1 means no required working language."""
+    penalty); ``cluster_language`` -1 means no required working language. ``profiled``
+    says which pairs have a profile text on both sides (None: all of them); the others'
+    similarity is 0 for want of text, not a judgement, and no reason cites it."""
 
     similarity: npt.ArrayLike  # (E, C) cosine similarity, see cosine_similarity
     expert_levels: npt.ArrayLike  # (E, T) 0 = none, 1..5
@@ -68,6 +70,7 @@ class ExpertClusterData:
     language_names: Sequence[str]  # (L,)
     distance_km: npt.ArrayLike  # (E, C), see matching.kernel.geometry.distance_matrix_km
     conflict: npt.ArrayLike | None = None  # (E, C) bool, see place_conflicts
+    profiled: npt.ArrayLike | None = None  # (E, C) bool: both have a profile text
 
 
 def _frozen(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -84,7 +87,8 @@ class Affinity:
 
     ``score`` is ``sum(components.values())``; every array is E x C and read-only.
     ``best_theme``/``best_level``: the cluster theme behind the theme term (-1/0: none).
-    The ``no_language``/``conflict``/``too_far`` masks say why a pair is forbidden.
+    The ``no_language``/``conflict``/``too_far`` masks say why a pair is forbidden;
+    ``profiled`` which pairs had profile texts to compare.
     """
 
     score: FloatArray
@@ -97,6 +101,7 @@ class Affinity:
     no_language: BoolArray
     conflict: BoolArray
     too_far: BoolArray
+    profiled: BoolArray
 
 
 _SIZES = "experts and clusters from similarity, themes and languages from their names"
@@ -164,6 +169,11 @@ def build_affinity(
         if data.conflict is None
         else _matrix(data.conflict, "conflict", (n_e, n_c), "bool", "experts x clusters")
     )
+    profiled = (
+        np.ones((n_e, n_c), dtype=np.bool_)
+        if data.profiled is None
+        else _matrix(data.profiled, "profiled", (n_e, n_c), "bool", "experts x clusters")
+    )
 
     # Theme match: weighted mean of the expert's levels (/5) over the cluster's themes.
     totals = themes.sum(axis=1)
@@ -175,13 +185,18 @@ def build_affinity(
         value = levels[:, t, None] * themes[None, :, t]
         better = value > best_value
         best_theme[better], best_value[better] = t, value[better]
-    best_level = np.where(
-        best_theme >= 0, np.take_along_axis(levels, np.maximum(best_theme, 0), axis=1), 0
+    best_level = (
+        np.where(best_theme >= 0, np.take_along_axis(levels, np.maximum(best_theme, 0), axis=1), 0)
+        if n_t
+        else np.zeros((n_e, n_c))  # a network without themes: no level to read
     ).astype(np.int64)
 
     has_language = required >= 0
-    speaks_required = np.where(
-        has_language[None, :], speaks[:, np.maximum(required, 0)] if n_l else False, True
+    # without any language (n_l == 0) no cluster requires one: every pair is allowed
+    speaks_required = (
+        np.where(has_language[None, :], speaks[:, np.maximum(required, 0)], True)
+        if n_l
+        else np.ones((n_e, n_c), dtype=np.bool_)
     )
     no_language = ~speaks_required
     known = ~np.isnan(distance)
@@ -212,6 +227,7 @@ def build_affinity(
         no_language=_frozen(no_language),
         conflict=_frozen(conflict),
         too_far=_frozen(too_far),
+        profiled=_frozen(profiled),
     )
 
 

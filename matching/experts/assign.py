@@ -125,9 +125,10 @@ def _reasons(
     def share(name: str) -> float:
         return parts[name] / magnitude if magnitude else 0.0
 
-    reasons = [
-        Reason("similarity", _similarity_text(float(aff.similarity[e, c])), share("similarity"))
-    ]
+    reasons: list[Reason] = []
+    if aff.profiled[e, c]:  # without a text on both sides a similarity of 0 says nothing
+        text = _similarity_text(float(aff.similarity[e, c]))
+        reasons.append(Reason("similarity", text, share("similarity")))
     if n_themes_of[c] > 0:
         t = int(aff.best_theme[e, c])
         if t >= 0:
@@ -147,6 +148,10 @@ def _reasons(
     km = float(aff.distance_km[e, c])
     if not math.isnan(km):
         reasons.append(Reason("distance", _km_text(km), share("distance")))
+    if not reasons:
+        reasons.append(
+            Reason("available", "free to serve: no profile, theme, language or place to compare")
+        )
     reasons.sort(key=lambda r: -abs(r.weight))
     return tuple(reasons), parts
 
@@ -215,6 +220,12 @@ def assign_experts(
     loads = tuple(
         ExpertLoad(expert_ids[e], int(x[e].sum()), int(p.capacity[e])) for e in range(n_e)
     )
+    blind = sum(1 for e, c in zip(*np.nonzero(x), strict=True) if not aff.profiled[e, c])
+    if blind:
+        notes.append(
+            f"{plural(blind, 'pair')} had no profile text to compare (an empty bio or no city "
+            "profiles): their profile similarity counts 0 and is not given as a reason"
+        )
     means = cluster_mean_affinity(p.affinity, x)
     finite = means[~np.isnan(means)]
     return ExpertAssignment(

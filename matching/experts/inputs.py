@@ -74,6 +74,12 @@ def expert_inputs(
     e_lat = np.array([np.nan if e.lat is None else e.lat for e in experts], dtype=float)
     e_lon = np.array([np.nan if e.lon is None else e.lon for e in experts], dtype=float)
     countries = [{arrays.countries[i] for i in idx} for idx in members]
+    has_text = np.linalg.norm(expert_vectors, axis=1) > 0 if expert_vectors.size else None
+    profiled = (
+        np.outer(has_text, np.linalg.norm(cluster_vectors, axis=1) > 0)
+        if has_text is not None
+        else np.zeros((len(experts), len(clusters)), dtype=bool)
+    )
     return ExpertClusterData(
         similarity=cosine_similarity(expert_vectors, cluster_vectors)
         if len(experts) and len(clusters)
@@ -90,4 +96,5 @@ def expert_inputs(
         )
         if conflict_same_country
         else None,
+        profiled=profiled,
     )

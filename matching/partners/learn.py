@@ -15,9 +15,9 @@ than ``MIN_TIES`` ties there is too little to learn from and ``fit_ranker`` retu
 the caller uses the default weights and says so.
 
 Scoring (``LearnedRanker.scores``): every city is scored for the query city from both
-sides (``i`` looking at ``j`` and ``j`` looking at ``i``) and the two logits averaged,
+sides (``i`` looking at ``j`` and ``j`` looking at ``i``) and the two utilities averaged,
 so a pair only ranks high when it looks right from both ends. Each feature's share of
-the logit is kept so reasons can name what really moved a score.
+the utility is kept so reasons can name what really moved a score.
 
 Features (all computed on the visible ties): resource allocation, Adamic-Adar and common
 partners; 3-step paths; how often this network's cities of the query's country tie with
@@ -35,12 +35,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from sklearn.linear_model import LogisticRegression
+from scipy.optimize import minimize
 
 from matching.kernel.arrays import FloatArray, IntArray, NetworkArrays, tie_edges
 from matching.kernel.features import pair_features
+from matching.kernel.geometry import distance_matrix_km
 from matching.partners.holdout import holdout_split
 
+NEAR_KM = 50.0
+"""Scale of "near" for the regional features: weight exp(-km / NEAR_KM)."""
 MIN_TIES = 200
 """Below this many ties the network is too small to learn from: default weights are used."""
 
@@ -64,9 +67,13 @@ FEATURES = (
     "gain",
     "gain_back",
     "similarity",
+    "any_common_partner",
+    "partners_near_you",
+    "your_partners_near_them",
 )
 # each feature's counterpart seen from the other city (symmetric features map to themselves)
 _SWAP = {
+    "partners_near_you": "your_partners_near_them",
     "country_habit": "country_habit_back",
     "partners_in_your_country": "your_partners_in_their_country",
     "degree": "degree_back",
@@ -86,7 +93,8 @@ class TieContext:
     ties: sp.csr_matrix  # (n, n) 0/1
     ties_ra: sp.csr_matrix  # rows scaled by 1 / degree: resource allocation's weights
     degree: FloatArray
-    country_rate: FloatArray  # (K, K): share of country a's ties that go to country b
+    country_counts: FloatArray  # (K, K): tie ends from country a's cities to country b's
+    country_rate: FloatArray  # (K, K): share of country a's ties that go to country b (smoothed)
     in_country: sp.csr_matrix  # (n, K): each city's partners per country
     log_pop: FloatArray  # NaN when unknown
 
@@ -110,6 +118,7 @@ class TieContext:
             ties=ties,
             ties_ra=sp.csr_matrix(sp.diags(inv) @ ties),
             degree=degree,
+            country_counts=counts,
             country_rate=rate,
             in_country=in_country,
             log_pop=np.log(pop),
@@ -148,6 +157,17 @@ class TieContext:
         out[:, 16] = f.gain[0]
         out[:, 17] = f.gain_back[0]
         out[:, 18] = np.clip(f.similarity[0], 0.0, 1.0)
+        out[:, 19] = common > 0
+        # twinning runs between regions: a candidate tied to places near you (and you to
+        # places near it) is a likely partner even with no partner in common
+        near_i = np.exp(-np.nan_to_num(f.distance_km[0], nan=1e9) / NEAR_KM)
+        out[:, 20] = np.log1p(self.ties @ near_i)
+        mine = row.indices
+        if len(mine):
+            d = distance_matrix_km(arr.lat[mine], arr.lon[mine], arr.lat, arr.lon)
+            out[:, 21] = np.log1p(np.exp(-np.nan_to_num(d, nan=1e9) / NEAR_KM).sum(axis=0))
+        else:
+            out[:, 21] = 0.0
         return out
 
 
@@ -158,8 +178,7 @@ class LearnedRanker:
     used: tuple[str, ...]  # features kept (not constant on this network)
     mean: FloatArray
     scale: FloatArray
-    coef: FloatArray  # on standardised features, in ``used`` order
-    intercept: float
+    coef: FloatArray  # on standardised two-sided features, in ``used`` order
     ties_learned_from: int  # hidden ties used as positives
     answers_learned_from: int
     negatives: int
@@ -172,14 +191,40 @@ class LearnedRanker:
         return {name: round(float(w), 4) for name, w in zip(self.used, self.coef, strict=True)}
 
     def contributions(self, x: FloatArray) -> FloatArray:
-        """(m, len(used)): each feature's part of the two-sided logit for rows of ``x``."""
+        """(m, len(used)): each feature's part of the two-sided utility for rows of ``x``."""
         z = (x[:, self._cols] - self.mean) / self.scale
         back = (x[:, self._mirror] - self.mean) / self.scale
         return (z + back) * (self.coef / 2.0)
 
     def scores(self, x: FloatArray) -> FloatArray:
-        """The two-sided logit of every row of ``x`` (features from ``TieContext.features``)."""
-        return np.asarray(self.contributions(x).sum(axis=1) + self.intercept)
+        """The two-sided utility of every row of ``x`` (features from ``TieContext.features``):
+        higher is a likelier partner; differences are log-odds between candidates."""
+        return np.asarray(self.contributions(x).sum(axis=1))
+
+
+def _conditional_logit(blocks: list[FloatArray], l2: float) -> FloatArray:
+    """Weights ``w`` maximising sum over blocks of log softmax(block @ w)[0]: in each block
+    row 0 is a real partner and the others are candidates drawn uniformly, so the model
+    learns what makes the partner stand out among the cities a query ranks (McFadden's
+    conditional logit; uniform sampling of the alternatives keeps it consistent). Fitted
+    with SciPy's L-BFGS on the exact gradient."""
+    sizes = np.array([len(b) for b in blocks])
+    X = np.vstack(blocks)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    lam = l2 * len(blocks)
+
+    def loss(w: FloatArray) -> tuple[float, FloatArray]:
+        s = X @ w
+        top = np.maximum.reduceat(s, starts)
+        e = np.exp(s - np.repeat(top, sizes))
+        total = np.add.reduceat(e, starts)
+        value = -(s[starts] - top - np.log(total)).sum() + lam * float(w @ w)
+        p = e / np.repeat(total, sizes)
+        grad = (p @ X) - X[starts].sum(axis=0) + 2 * lam * w
+        return float(value), np.asarray(grad)
+
+    result = minimize(loss, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B")
+    return np.asarray(result.x, dtype=np.float64)
 
 
 def fit_ranker(
@@ -190,10 +235,17 @@ def fit_ranker(
     holdout: float = 0.2,
     max_positives: int = 3000,
     negatives_per_positive: int = 40,
+    l2: float = 1e-3,
     seed: int = 0,
 ) -> LearnedRanker | None:
     """Learn the ranker from ``arr``'s ties (and ``answers``: (city, other, interested));
-    None when the network has fewer than ``MIN_TIES`` ties. Same data and seed, same model."""
+    None when the network has fewer than ``MIN_TIES`` ties. Same data and seed, same model.
+
+    Negatives are drawn uniformly from every city, as a query meets them: on real
+    twin-town ties, adding "hard" negatives two steps away taught the model to distrust
+    common partners (hits@10 with a common neighbour fell from 0.69 to 0.27), and a
+    pointwise logistic regression or LightGBM's LambdaRank on the same rows ranked worse
+    than this softmax over each query's candidates (docs/performance.md)."""
     started = time.perf_counter()
     edges = tie_edges(arr)
     if len(edges) < MIN_TIES:
@@ -202,61 +254,58 @@ def fit_ranker(
     rng = np.random.default_rng(seed)
     hidden = split.hidden
     if len(hidden) > max_positives:
-        hidden = hidden[rng.choice(len(hidden), max_positives, replace=False)]
+        hidden = hidden[np.sort(rng.choice(len(hidden), max_positives, replace=False))]
     ctx = TieContext.build(split.visible, profiles)
     tied = arr.ties
-    # each positive seen from a random end; negatives from that end's candidates
+    # each positive seen from a random end; answers from the city that gave them
     flip = rng.random(len(hidden)) < 0.5
     src = np.where(flip, hidden[:, 1], hidden[:, 0])
     dst = np.where(flip, hidden[:, 0], hidden[:, 1])
-    queries: dict[int, list[tuple[int, float]]] = {}
+    queries: dict[int, tuple[list[int], list[int]]] = {}
     for a, b in zip(src.tolist(), dst.tolist(), strict=True):
-        queries.setdefault(a, []).append((b, 1.0))
+        queries.setdefault(a, ([], []))[0].append(b)
     for a, b, interested in answers:
-        queries.setdefault(a, []).append((b, 1.0 if interested else 0.0))
-    xs: list[FloatArray] = []
-    ys: list[FloatArray] = []
+        queries.setdefault(a, ([], []))[0 if interested else 1].append(b)
+    rows_x: list[FloatArray] = []
+    plan: list[tuple[int, int, int]] = []  # (first positive row, positives, negatives)
     n_neg = 0
     for a in sorted(queries):
+        positives, refused = queries[a]
+        if not positives:
+            continue
         x = ctx.features(a)
-        labelled = queries[a]
-        # negatives uniformly from every city, as a query ranks them: measured on real
-        # twin-town ties, adding "hard" negatives two steps away taught the model to
-        # distrust common partners and lost a third of hits@10
-        pos_count = sum(1 for _, y in labelled if y > 0)
-        pool = rng.integers(0, arr.n, size=negatives_per_positive * max(pos_count, 1))
+        pool = rng.integers(0, arr.n, size=negatives_per_positive * len(positives))
         pool = pool[(pool != a) & (tied[a][:, pool].toarray().ravel() == 0)]
-        rows = [b for b, _ in labelled] + pool.tolist()
-        xs.append(x[rows])
-        ys.append(np.array([y for _, y in labelled] + [0.0] * len(pool)))
-        n_neg += len(pool)
-    X = np.vstack(xs)
-    y = np.concatenate(ys)
-    # both views of every pair: the model sees no privileged end
-    X = np.vstack([X, X[:, _MIRROR]])
-    y = np.concatenate([y, y])
-    scale = X.std(axis=0)
-    keep = np.flatnonzero(scale > 1e-9)
-    mirror = np.array([int(np.searchsorted(keep, _MIRROR[c])) for c in keep])
-    if not np.array_equal(keep[mirror], _MIRROR[keep]):  # a feature kept without its mirror
-        keep = np.array([c for c in keep if _MIRROR[c] in set(keep.tolist())])
-        mirror = np.array([int(np.searchsorted(keep, _MIRROR[c])) for c in keep])
-    mean = X[:, keep].mean(axis=0)
-    sd = X[:, keep].std(axis=0)
-    Z = (X[:, keep] - mean) / sd
-    model = LogisticRegression(C=1.0, max_iter=2000)
-    model.fit(Z, y)
+        negatives = refused + pool.tolist()  # "not for us" answers are sure negatives
+        at = sum(len(r) for r in rows_x)
+        rows_x.append(x[positives + negatives])
+        plan.append((at, len(positives), len(negatives)))
+        n_neg += len(negatives)
+    X = np.vstack(rows_x)
+    both = np.vstack([X, X[:, _MIRROR]])
+    sd = both.std(axis=0)
+    keep = np.flatnonzero(sd > 1e-9)
+    keep = np.array([c for c in keep if sd[_MIRROR[c]] > 1e-9], dtype=np.int64)
+    mirror_cols = _MIRROR[keep]
+    mean = both[:, keep].mean(axis=0)
+    scale = sd[keep]
+    S = ((X[:, keep] - mean) / scale + (X[:, mirror_cols] - mean) / scale) / 2.0
+    blocks = [
+        np.vstack([S[at + p][None, :], S[at + npos : at + npos + nneg]])
+        for at, npos, nneg in plan
+        for p in range(npos)
+    ]
+    coef = _conditional_logit(blocks, l2)
     return LearnedRanker(
         used=tuple(FEATURES[c] for c in keep),
         mean=mean,
-        scale=sd,
-        coef=np.asarray(model.coef_[0], dtype=np.float64),
-        intercept=float(model.intercept_[0]),
+        scale=scale,
+        coef=coef,
         ties_learned_from=len(hidden),
         answers_learned_from=len(answers),
         negatives=n_neg,
         fit_seconds=round(time.perf_counter() - started, 3),
         seed=seed,
-        _cols=keep.astype(np.int64),
-        _mirror=keep[mirror].astype(np.int64),
+        _cols=keep,
+        _mirror=mirror_cols.astype(np.int64),
     )

@@ -55,3 +55,6 @@ class PartnerResult:
     suggestions: tuple[PartnerSuggestion, ...]
     considered: int
     """Cities that passed the filters."""
+    ranker: str = "default weights"
+    """Which ranking made the list: "learned from N hidden ties of this network", or the
+    default weights and why (too few ties to learn from)."""

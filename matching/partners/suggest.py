@@ -36,6 +36,7 @@ from matching.kernel.features import PRACTICE_BONUS
 from matching.kernel.geometry import arc_km, haversine_km
 from matching.kernel.scores import PROXIMITY_KM, PartnerWeights
 from matching.partners.index import PartnerIndex, cached_partner_index
+from matching.partners.learned import PartnerModel, learned_suggestion, rank_learned
 from matching.partners.model import (
     DIVERSITY,
     F,
@@ -187,6 +188,8 @@ def suggest_partners(
     weights: PartnerWeights = PartnerWeights(),
     index: PartnerIndex | None = None,
     prune: bool = True,
+    model: PartnerModel | None = None,
+    default_note: str = "default weights",
 ) -> PartnerResult:
     """Rank partners for one city. Scores are reciprocal: both sides must gain.
 
@@ -194,6 +197,8 @@ def suggest_partners(
     given). Only the cities that can still make the list are scored in full
     (``_candidates``; ``prune=False`` scores every city that passes the filters, with the
     same result). The numbers are those of ``pair_features`` + ``score_components``.
+    With a fitted ``model`` (``matching.partners.learned``), its two-sided score ranks
+    instead; ``default_note`` says why the default weights were used when it is None.
     """
     if city_id not in arr.index:
         raise UnknownCity(f"no city with id {city_id!r}")
@@ -210,6 +215,8 @@ def suggest_partners(
         weights = replace(weights, graph=weights.graph * weights.graph_with_theme)
     graph = _graph(ix, i)
     ok = _pool(ix, i, filters, theme, graph)
+    if model is not None:
+        return _suggest_learned(model, ix, i, ok, graph, filters, k)
     m = _pool_size(k)
     cols = _candidates(ix, i, ok, theme, graph, weights, m) if prune else np.flatnonzero(ok)
     scored = _columns(ix, i, cols, theme, graph, weights)
@@ -226,7 +233,47 @@ def suggest_partners(
         _suggestion(arr, i, p, shown, theme, context, forced=int(j) in forced)
         for p, j in enumerate(final)
     ]
-    return PartnerResult(city_id, tuple(out), int(ok.sum()))
+    return PartnerResult(city_id, tuple(out), int(ok.sum()), default_note)
+
+
+def _suggest_learned(
+    model: PartnerModel,
+    ix: PartnerIndex,
+    i: int,
+    ok: NDArray[np.bool_],
+    graph: _Graph,
+    filters: PartnerFilters,
+    k: int,
+) -> PartnerResult:
+    arr = ix.arrays
+    x, score, masked = rank_learned(model, ix, i, ok)
+    every = np.arange(arr.n, dtype=np.int64)
+    chosen = [int(p) for p in _diverse_top(arr, masked, every, k) if masked[p] > -np.inf]
+    forced = [arr.index[c] for c in filters.forced if c in arr.index and arr.index[c] != i]
+    extra = [j for j in forced if j not in chosen]
+    final = chosen[: max(0, k - len(extra))] + extra
+    seen: dict[int, int] = {}
+    out = []
+    for j in final:
+        code = int(arr.country_codes[j])
+        above = seen.get(code, 0)
+        seen[code] = above + 1
+        shown = float(score[j]) * DIVERSITY**above if j in chosen else float(score[j])
+        out.append(
+            learned_suggestion(
+                model,
+                ix,
+                i,
+                j,
+                x,
+                shown,
+                graph,
+                filters,
+                above_same_country=above if j in chosen else 0,
+                forced=j in forced,
+            )
+        )
+    return PartnerResult(arr.city_ids[i], tuple(out), int(ok.sum()), model.describe())
 
 
 def _pool_size(k: int) -> int:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.keys import create_key
 from api.settings import Settings
-from graph.store import open_store
+from graph.open import open_store
 from ingest.load import ingest_path
 from tests.helpers import tiny, write_csvs
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from api import services
-from api.services import NetworkService
+from api.services import network
+from api.services.network import NetworkService
 from graph.errors import InvalidInput, NotFound
 from graph.store import GraphStore
 from ingest.load import ingest_path
-from matching.embeddings import default_encoder
+from matching.kernel.embeddings import default_encoder
 from matching.partners import PartnerFilters
 from tests.helpers import tiny, write_csvs
 
@@ -141,7 +141,7 @@ def test_a_server_service_freezes_each_revision_and_collects_what_it_froze(
         assert gone() is not None  # frozen: invisible to the collector
         new_revision(1)  # within the minute: freeze only
         assert gone() is not None
-        monkeypatch.setattr(services, "FULL_GC_EVERY_S", 0.0)
+        monkeypatch.setattr(network, "FULL_GC_EVERY_S", 0.0)
         new_revision(2)  # a full settle
         assert gone() is None
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -320,8 +319,7 @@ def test_pruning_reads_few_profile_vectors(monkeypatch: pytest.MonkeyPatch) -> N
     """On a generated network of 3,000 cities, the bound leaves a small share of the
     profile vectors to read, and the lists are still the exhaustive ones."""
     monkeypatch.setattr(partners, "PRUNE_FROM", 0)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-    import netgen
+    from scripts import netgen
 
     data = netgen.generate(3000, 1)
     arr = encode(

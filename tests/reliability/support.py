@@ -23,15 +23,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from graph.model import Kind
-from graph.store import GraphStore, open_store
+from graph.open import open_store
+from graph.store import GraphStore
 from ingest.load import ingest_path
+from scripts import netgen  # generate(n, seed), write_csv(data, folder)
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").is_dir() else sys.executable
-if str(ROOT / "scripts") not in sys.path:
-    sys.path.insert(0, str(ROOT / "scripts"))
-
-import netgen  # noqa: E402  (scripts/netgen.py: generate(n, seed), write_csv(data, folder))
 
 Rows = dict[str, list[dict[str, Any]]]
 Export = dict[str, list[dict[str, Any]]]

@@ -29,11 +29,12 @@ import pytest
 
 import graph.neo4j_store
 import graph.sqlite_store
-from api.clusters import ClusterService
-from api.services import NetworkService
+from api.services.clusters import ClusterService
+from api.services.network import NetworkService
 from graph.model import SPECS, Kind
 from graph.neo4j_store import Neo4jStore
-from graph.store import GraphBatch, GraphStore, open_store
+from graph.open import open_store
+from graph.store import GraphBatch, GraphStore
 from ingest.load import ingest_path
 from matching.clusters import ClusterParams
 from tests.conftest import SAMPLE, _wipe
@@ -182,10 +183,10 @@ OP = """
 import sys
 import time
 from pathlib import Path
-from graph.store import open_store
+from graph.open import open_store
 from ingest.load import ingest_path
-from api.clusters import ClusterService
-from api.services import NetworkService
+from api.services.clusters import ClusterService
+from api.services.network import NetworkService
 from tests.reliability.support import HashEncoder
 
 op, url, arg, delay = sys.argv[1:5]

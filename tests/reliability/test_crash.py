@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from graph.store import GraphStore, open_store
+from graph.open import open_store
+from graph.store import GraphStore
 from ingest.load import ingest_path
 from tests.conftest import _wipe
 from tests.reliability.support import (
@@ -49,7 +50,7 @@ NO_HANG_S = 120  # a bound against hangs, never a performance target
 CHILD = """
 import sys
 from pathlib import Path
-from graph.store import open_store
+from graph.open import open_store
 from ingest.load import ingest_path
 
 store = open_store(sys.argv[1])

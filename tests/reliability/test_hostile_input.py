@@ -39,7 +39,8 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 from graph.model import SPECS, Kind
-from graph.store import GraphStore, open_store
+from graph.open import open_store
+from graph.store import GraphStore
 from ingest.load import IngestReport, ingest_path
 from tests.helpers import HOSTILE
 from tests.reliability.conftest import Served

@@ -27,7 +27,7 @@ import pytest
 
 from api.keys import create_key
 from graph.errors import StoreUnavailable
-from graph.store import open_store
+from graph.open import open_store
 from ingest.load import ingest_path
 from tests.conftest import LocalNeo4j, _wipe
 from tests.helpers import tiny, write_csvs

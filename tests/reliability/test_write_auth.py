@@ -22,7 +22,7 @@ import pytest
 
 from api.app import create_app
 from api.settings import Settings
-from graph.store import open_store
+from graph.open import open_store
 from tests.reliability.conftest import OWN_CITY, Served
 from tests.reliability.support import state
 

@@ -9,7 +9,8 @@ import pytest
 from graph import cypher
 from graph.errors import Conflict
 from graph.model import Kind, Label, RelType
-from graph.store import GraphBatch, GraphStore, open_store
+from graph.open import open_store
+from graph.store import GraphBatch, GraphStore
 from ingest.export import export_csv
 from ingest.load import ingest_path
 from tests.helpers import HOSTILE, batch_of, tiny, write_csvs

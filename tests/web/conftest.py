@@ -160,7 +160,7 @@ class Server:
 
 def _make_store(db: Path) -> dict[str, str]:
     from api.keys import create_key
-    from graph.store import open_store
+    from graph.open import open_store
     from ingest.load import ingest_path
 
     store = open_store(f"sqlite:///{db}")

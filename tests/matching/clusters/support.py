@@ -7,17 +7,13 @@ constraint statuses, so a bug in the checker cannot hide a bug in the solver.
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 from hypothesis import strategies as st
 
 from matching.clusters import ClusterInfeasible, ClusterInput, ClusterParams, ClusterProposal
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "scripts"))
-from planted import planted
+from scripts.planted import planted
 
 __all__ = [
     "PARAMETERS",

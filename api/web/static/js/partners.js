@@ -130,7 +130,7 @@ async function search() {
   try {
     const result = await withBusy(
       $("#status"),
-      `Ranking partners for ${city ? city.name : cityId}… The first search after the network changes can take half a minute while profiles are read.`,
+      `Ranking partners for ${city ? city.name : cityId}…`,
       () => api(`/v1/cities/${encodeURIComponent(cityId)}/partners?${q}`, { signal: ctrl.signal }),
     );
     if (ctrl.signal.aborted) return;
@@ -159,7 +159,7 @@ function render(result) {
   $("#results-title").textContent = n
     ? `${n} suggested partner${n === 1 ? "" : "s"} for ${selfName}`
     : `No partner found for ${selfName}`;
-  say($("#status"), `${num(result.considered, 0)} cities were considered.`);
+  say($("#status"), `${num(result.considered, 0)} ${result.considered === 1 ? "city was" : "cities were"} considered; ranked by ${result.ranker}. Scores are relative to the best match (1.00); a card moved down so one country does not fill the list says so.`);
   const list = $("#cards");
   if (!n) {
     list.replaceChildren(el("li", { class: "empty", text: "No city passes these filters. Try another theme or language, a larger distance, or any membership." }));

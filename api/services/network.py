@@ -1,6 +1,7 @@
-"""Services: load the snapshot, run the matchers, keep their results beside the network.
+"""The network as a service: the snapshot, its arrays and embeddings, kept per revision.
 
-The HTTP API and the CLI are thin shells over one ``NetworkService``. It holds the
+The HTTP API and the CLI are thin shells over one ``NetworkService`` (and, for cluster
+proposals, the ``ClusterService`` in ``api/services/clusters.py`` built on it). It holds the
 current snapshot, its arrays and its profile embeddings, and rebuilds them only when the
 store's revision moves (a write through another worker or the CLI is seen on the next
 call). Embedding goes through the store's vector cache, so the model is only loaded when
@@ -14,35 +15,28 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
-import pycountry
 from numpy.typing import NDArray
 from pydantic import TypeAdapter
 
+from api.services import MAX_K
+from api.services.rows import first_problems, write_rows
 from graph.errors import InvalidInput, NotFound
 from graph.model import Cluster as ClusterRow
 from graph.model import Kind
 from graph.snapshot import NetworkSnapshot
 from graph.store import GraphStore
-from ingest.load import ingest_rows
-from ingest.read import RawRow
 from matching.analytics import NetworkStats, network_stats
-from matching.embeddings import Encoder, embed
-from matching.encoder import NetworkArrays, encode
-from matching.experts import (
-    ExpertAssignment,
-    ExpertClusterData,
-    assign_experts,
-    cosine_similarity,
-    distance_matrix_km,
-    place_conflicts,
-    spherical_centroids,
-)
+from matching.experts import ExpertAssignment, assign_experts, expert_inputs
+from matching.kernel.arrays import NetworkArrays, encode
+from matching.kernel.embeddings import Encoder, embed
+from matching.kernel.texts import city_profiles, expert_texts
 from matching.partners import (
     PartnerFilters,
     PartnerIndex,
@@ -52,7 +46,8 @@ from matching.partners import (
     partner_index,
     suggest_partners,
 )
-from matching.texts import city_profiles, expert_texts
+from matching.partners.evaluate import evaluate_partners, standard_methods
+from matching.partners.learned import PartnerModel, fit_partner_model
 
 Progress = Callable[[int, int], None]
 
@@ -64,6 +59,10 @@ class Prepared:
     snapshot: NetworkSnapshot
     arrays: NetworkArrays
     profiles: NDArray[np.float32]  # one unit vector per city, in arrays order
+    partner_model: PartnerModel | None = None  # fitted from this revision's ties and answers
+    ranker_note: str = "default weights"  # what every partner list says about its ranking
+    not_for_us: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """City id -> the cities its coordinator marked "not for us" (never suggested again)."""
 
     @property
     def revision(self) -> int:
@@ -104,8 +103,8 @@ def _settle_heap(full: bool) -> None:
 
 
 def _check_k(k: int) -> None:
-    if not 1 <= k <= 100:
-        raise InvalidInput(f"k must be between 1 and 100, not {k}")
+    if not 1 <= k <= MAX_K:
+        raise InvalidInput(f"k must be between 1 and {MAX_K}, not {k}")
 
 
 @dataclass(eq=False)
@@ -125,16 +124,23 @@ class NetworkService:
         weights: PartnerWeights = PartnerWeights(),
         partner_cache_size: int = 2048,
         gc_freeze: bool = False,
+        partner_ranker: Literal["learned", "default"] = "learned",
+        ranker_seed: int = 0,
     ) -> None:
         """``gc_freeze``: after each rebuild, hide the long-lived objects from the cyclic
         garbage collector (see ``_settle_heap``); for servers, where its pauses stall
-        requests. A one-shot command has nothing to gain."""
+        requests. A one-shot command has nothing to gain. ``partner_ranker``: rank partners
+        with the model learned from the network's own ties (when it has enough) or always
+        with the default weights."""
         self.store = store
+        self.partner_ranker = partner_ranker
+        self.ranker_seed = ranker_seed
         self.encoder = encoder
         self.weights = weights
         self._snapshot: NetworkSnapshot | None = None
         self._prepared: Prepared | None = None
         self._stats: tuple[tuple[int, int], NetworkStats] | None = None
+        self._evaluation: tuple[tuple[int, float, int, int, int], dict[str, Any]] | None = None
         self._lock = threading.Lock()
         # Partner lists by (revision, city, k, filters, weights): a snapshot never changes
         # under a revision, so an entry is right until the revision moves; bounded LRU
@@ -171,7 +177,9 @@ class NetworkService:
                 profiles = embed(city_profiles(snapshot), self.encoder, self.store, progress)
             else:
                 profiles = np.zeros((0, 0), dtype=np.float32)
-            prepared = Prepared(snapshot, arrays, profiles)
+            prepared = Prepared(
+                snapshot, arrays, profiles, *self._ranking(snapshot, arrays, profiles)
+            )
             prepared.partner_index  # noqa: B018  (built now, under the lock, not by a request)
             self._prepared = prepared
             if self._gc_freeze:
@@ -180,6 +188,26 @@ class NetworkService:
                     self._full_gc_at = time.monotonic()
                 _settle_heap(full)
             return prepared
+
+    def _ranking(
+        self, snapshot: NetworkSnapshot, arrays: NetworkArrays, profiles: NDArray[np.float32]
+    ) -> tuple[PartnerModel | None, str, dict[str, tuple[str, ...]]]:
+        """The revision's partner model (fitted now, so no request pays for it), the note
+        partner lists carry about it, and each city's "not for us" answers."""
+        answers: list[tuple[int, int, bool]] = []
+        not_for_us: dict[str, list[str]] = {}
+        for a in snapshot.partner_interests:
+            i, j = arrays.index.get(a.city_id), arrays.index.get(a.partner_id)
+            if i is None or j is None:
+                continue
+            answers.append((i, j, a.status == "interested"))
+            if a.status == "not_for_us":
+                not_for_us.setdefault(a.city_id, []).append(a.partner_id)
+        hidden = {c: tuple(sorted(ps)) for c, ps in not_for_us.items()}
+        if self.partner_ranker == "default":
+            return None, "default weights (set by ICCMATCH_PARTNER_RANKER)", hidden
+        model, note = fit_partner_model(arrays, profiles, tuple(answers), seed=self.ranker_seed)
+        return model, note, hidden
 
     def model_available(self) -> bool:
         path = getattr(self.encoder, "path", None)
@@ -210,6 +238,9 @@ class NetworkService:
         return kept.json
 
     def _kept(self, p: Prepared, city_id: str, k: int, filters: PartnerFilters) -> _Kept:
+        hidden = p.not_for_us.get(city_id, ())
+        if hidden:  # a coordinator's "not for us" is not suggested to that city again
+            filters = replace(filters, forbidden=tuple(sorted({*filters.forbidden, *hidden})))
         key = (p.revision, city_id, k, filters, self.weights)
         with self._partner_cache_lock:
             hit = self._partner_cache.get(key)
@@ -225,6 +256,8 @@ class NetworkService:
                 filters=filters,
                 weights=self.weights,
                 index=p.partner_index,
+                model=p.partner_model,
+                default_note=p.ranker_note,
             )
         except UnknownCity as e:
             raise NotFound(str(e)) from e
@@ -268,7 +301,15 @@ class NetworkService:
             if experts
             else np.zeros((0, 1), np.float32)
         )
-        data = expert_inputs(p, vectors, clusters, conflict_same_country=conflict_same_country)
+        data = expert_inputs(
+            experts,
+            p.snapshot.expert_themes,
+            p.arrays,
+            p.profiles,
+            vectors,
+            clusters,
+            conflict_same_country=conflict_same_country,
+        )
         capacity = np.array(
             [2 if e.max_assignments is None else e.max_assignments for e in experts]
         )
@@ -285,25 +326,62 @@ class NetworkService:
             if old.cluster_id in chosen:
                 self.store.delete(Kind.ASSIGNMENTS, (old.expert_id, old.cluster_id))
         rows = [
-            RawRow(
-                Kind.ASSIGNMENTS,
-                "assignment",
-                n,
-                {
-                    "expert_id": pair.expert_id,
-                    "cluster_id": pair.cluster_id,
-                    "score": round(pair.score, 6),
-                    "reasons": "; ".join(r.text for r in pair.reasons),
-                },
-            )
-            for n, pair in enumerate(result.pairs, 1)
+            {
+                "expert_id": pair.expert_id,
+                "cluster_id": pair.cluster_id,
+                "score": round(pair.score, 6),
+                "reasons": "; ".join(r.text for r in pair.reasons),
+            }
+            for pair in result.pairs
         ]
-        report = ingest_rows(rows, [], self.store)
-        if report.errors:
-            raise InvalidInput(
-                "the assignment could not be saved: " + "; ".join(str(e) for e in report.errors[:3])
-            )
+        report = write_rows(
+            self.store,
+            Kind.ASSIGNMENTS,
+            rows,
+            name="assignments",
+            source="assignment",
+            refusal=lambda errors: "the assignment could not be saved: " + first_problems(errors),
+        )
         return report.upsert.created + report.upsert.updated
+
+    def evaluate_partners(
+        self, *, holdout: float = 0.1, splits: int = 5, k: int = 10, seed: int = 0
+    ) -> dict[str, Any]:
+        """How good suggestions are on this network: ties hidden at random, asked back from
+        the learned ranker, the default weights and the baselines (kept per revision and
+        parameters), and the ranker the live lists use with what it learned; JSON-ready
+        through ``jsonable``."""
+        _check_k(k)
+        if not 1 <= splits <= 20:
+            raise InvalidInput(f"splits must be between 1 and 20, not {splits}")
+        p = self.prepared()
+        key = (p.revision, holdout, splits, k, seed)
+        cached = self._evaluation
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        result = evaluate_partners(
+            p.arrays,
+            p.profiles,
+            standard_methods(seed),
+            holdout=holdout,
+            splits=splits,
+            k=k,
+            seed=seed,
+        )
+        model = p.partner_model
+        doc = {
+            "evaluation": result,
+            "live_ranker": {
+                "description": p.ranker_note,
+                "learned": model is not None,
+                "weights": model.ranker.weights() if model else None,
+                "ties_learned_from": model.ranker.ties_learned_from if model else 0,
+                "answers_learned_from": model.ranker.answers_learned_from if model else 0,
+                "fit_seconds": model.ranker.fit_seconds if model else None,
+            },
+        }
+        self._evaluation = (key, doc)
+        return doc
 
     def stats(self, *, seed: int = 0) -> NetworkStats:
         """Network analytics (kept per revision and seed); needs no embeddings, never loads the model."""
@@ -315,79 +393,3 @@ class NetworkService:
         stats = network_stats(snapshot, seed=seed)
         self._stats = (key, stats)
         return stats
-
-
-# --- experts ---------------------------------------------------------------------------
-
-
-def expert_inputs(
-    prepared: Prepared,
-    expert_vectors: NDArray[np.float32],
-    clusters: Sequence[ClusterRow],
-    *,
-    conflict_same_country: bool = False,
-) -> ExpertClusterData:
-    """Arrays for the expert solver: experts (rows) against clusters (columns).
-
-    A cluster's text vector is the normalised mean of its members' profile vectors; its
-    themes weigh 1; its required language is its first working language; its place is
-    the spherical centre of its members.
-    """
-    snap, arr = prepared.snapshot, prepared.arrays
-    experts = snap.experts
-    theme_index = arr.theme_index
-    members = [[arr.index[m] for m in c.members if m in arr.index] for c in clusters]
-    dim = prepared.profiles.shape[1] if prepared.profiles.size else expert_vectors.shape[1]
-    cluster_vectors = np.zeros((len(clusters), dim), dtype=np.float32)
-    for k, idx in enumerate(members):
-        if idx and prepared.profiles.size:
-            v = prepared.profiles[idx].mean(axis=0)
-            cluster_vectors[k] = v / max(float(np.linalg.norm(v)), 1e-9)
-    levels = np.zeros((len(experts), len(arr.theme_ids)))
-    expert_row = {e.id: i for i, e in enumerate(experts)}
-    for et in snap.expert_themes:
-        if et.expert_id in expert_row and et.theme_id in theme_index:
-            levels[expert_row[et.expert_id], theme_index[et.theme_id]] = et.level
-    cluster_themes = np.zeros((len(clusters), len(arr.theme_ids)))
-    for k, c in enumerate(clusters):
-        for t in c.theme_ids:
-            if t in theme_index:
-                cluster_themes[k, theme_index[t]] = 1.0
-    codes = sorted(
-        {lang for e in experts for lang in e.languages}
-        | {lang for c in clusters for lang in c.working_languages}
-    )
-    lang_index = {code: i for i, code in enumerate(codes)}
-    speaks = np.zeros((len(experts), len(codes)), dtype=bool)
-    for i, e in enumerate(experts):
-        for lang in e.languages:
-            speaks[i, lang_index[lang]] = True
-    required = np.array(
-        [lang_index[c.working_languages[0]] if c.working_languages else -1 for c in clusters]
-    )
-    c_lat, c_lon = spherical_centroids(arr.lat, arr.lon, members)
-    e_lat = np.array([np.nan if e.lat is None else e.lat for e in experts], dtype=float)
-    e_lon = np.array([np.nan if e.lon is None else e.lon for e in experts], dtype=float)
-    countries = [{arr.countries[i] for i in idx} for idx in members]
-    return ExpertClusterData(
-        similarity=cosine_similarity(expert_vectors, cluster_vectors)
-        if len(experts) and len(clusters)
-        else np.zeros((len(experts), len(clusters))),
-        expert_levels=levels,
-        cluster_themes=cluster_themes,
-        theme_names=list(arr.theme_names),
-        expert_languages=speaks,
-        cluster_language=required,
-        language_names=[_language_name(c) for c in codes],
-        distance_km=distance_matrix_km(e_lat, e_lon, c_lat, c_lon),
-        conflict=place_conflicts(
-            [e.country for e in experts], countries, same_country=conflict_same_country
-        )
-        if conflict_same_country
-        else None,
-    )
-
-
-def _language_name(code: str) -> str:
-    lang = pycountry.languages.get(alpha_2=code)
-    return str(lang.name) if lang else code

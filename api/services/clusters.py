@@ -14,14 +14,10 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-from api.services import NetworkService, Prepared
+from api.services.network import NetworkService, Prepared
+from api.services.rows import first_problems, write_rows
 from graph.errors import Conflict, InvalidInput, NotFound
 from graph.model import Kind
-from ingest.load import ingest_rows
-from ingest.read import RawRow
-from matching.affinity import affinity_matrix
 from matching.clusters import (
     ClusterInput,
     ClusterParams,
@@ -29,32 +25,9 @@ from matching.clusters import (
     evaluate_clusters,
     propose_clusters,
 )
+from matching.clusters.inputs import cluster_input
 
 COLLECTION = "cluster_proposals"
-
-
-def cluster_input(p: Prepared) -> ClusterInput:
-    arr = p.arrays
-    return ClusterInput(
-        city_ids=arr.city_ids,
-        names=arr.names,
-        affinity=affinity_matrix(arr, p.profiles),
-        countries=arr.countries,
-        networks=arr.networks,
-        membership=tuple("national" if x else "international" for x in arr.national),
-        languages=arr.languages,
-        language_codes=arr.language_codes,
-        theme_ids=arr.theme_ids,
-        theme_names=arr.theme_names,
-        priority=arr.priority.astype(np.int64),
-        strength=arr.strength,
-        capacity=arr.capacity,
-        lat=arr.lat,
-        lon=arr.lon,
-        practices=arr.practices > 0,
-        ties=arr.ties,
-        joined=np.nan_to_num(arr.joined, nan=0).astype(np.int64),
-    )
 
 
 def params_to_json(params: ClusterParams) -> dict[str, Any]:
@@ -73,7 +46,7 @@ class ClusterService:
     def _input(self) -> tuple[Prepared, ClusterInput]:
         p = self.network.prepared()
         if self._inputs is None or self._inputs[0] != p.revision:
-            self._inputs = (p.revision, cluster_input(p))
+            self._inputs = (p.revision, cluster_input(p.arrays, p.profiles))
         return p, self._inputs[1]
 
     def propose(self, params: ClusterParams) -> dict[str, Any]:
@@ -164,39 +137,33 @@ class ClusterService:
             themes = [names.get(t, t) for t in c["theme_ids"]]
             lead = c.get("lead_city")
             rows.append(
-                RawRow(
-                    Kind.CLUSTERS,
-                    proposal_id,
-                    k,
-                    {
-                        "id": f"{proposal_id}-{k}",
-                        "name": (" & ".join(themes) if themes else "Regional cluster") + f" {k}",
-                        "kind": doc["kind"],
-                        "members": list(c["members"]),
-                        "theme_ids": list(c["theme_ids"]),
-                        "lead_city": lead if lead in c["members"] else "",
-                        "working_languages": list(c.get("working_languages") or ()),
-                        "period": period or "",
-                        "revision": doc["revision"],
-                        "seed": doc["params"].get("seed", 0),
-                        "params": json.dumps(doc["params"], sort_keys=True),
-                        "accepted_on": today,
-                    },
-                )
+                {
+                    "id": f"{proposal_id}-{k}",
+                    "name": (" & ".join(themes) if themes else "Regional cluster") + f" {k}",
+                    "kind": doc["kind"],
+                    "members": list(c["members"]),
+                    "theme_ids": list(c["theme_ids"]),
+                    "lead_city": lead if lead in c["members"] else "",
+                    "working_languages": list(c.get("working_languages") or ()),
+                    "period": period or "",
+                    "revision": doc["revision"],
+                    "seed": doc["params"].get("seed", 0),
+                    "params": json.dumps(doc["params"], sort_keys=True),
+                    "accepted_on": today,
+                }
             )
-        report = ingest_rows(rows, [], self.network.store)
-        if report.errors:
-            raise InvalidInput(
-                "the clusters could not be stored: " + "; ".join(str(e) for e in report.errors[:3]),
-                [
-                    {"field": f"clusters[{e.line - 1}].{e.column or ''}", "message": e.message}
-                    for e in report.errors
-                ],
-            )
+        write_rows(
+            self.network.store,
+            Kind.CLUSTERS,
+            rows,
+            name="clusters",
+            source=proposal_id,
+            refusal=lambda errors: "the clusters could not be stored: " + first_problems(errors),
+        )
         doc["accepted"] = today
         self.network.store.put_document(COLLECTION, proposal_id, doc)
         snapshot = self.network.snapshot()
-        ids = {r.values["id"] for r in rows}
+        ids = {r["id"] for r in rows}
         accepted = [dataclasses.asdict(c) for c in snapshot.clusters if c.id in ids]
         return {
             "accepted": accepted,
