@@ -29,14 +29,21 @@ def test_json_figures_are_shares_and_add_up(sample_url: str) -> None:
     args = ["evaluate", "partners", "--store", sample_url, "--splits", "2", "--seed", "3"]
     result = runner.invoke(app, [*args, "--k", "5", "--json"])
     assert result.exit_code == 0, result.output
-    doc: dict[str, Any] = json.loads(result.stdout)
+    full: dict[str, Any] = json.loads(result.stdout)
+    doc = full["evaluation"]
+    # the sample has enough ties: live lists use the model learned from them
+    assert full["live_ranker"]["learned"] is True
+    assert full["live_ranker"]["ties_learned_from"] > 0
+    assert full["live_ranker"]["description"].startswith("learned from ")
     assert (doc["splits"], doc["k"], doc["holdout"], doc["seed"]) == (2, 5, 0.1, 3)
     assert doc["pairs"] == 2 * int(doc["ties"] * 0.1) > 0
     assert (
         doc["pairs_with_common_neighbour"] + doc["pairs_without_common_neighbour"] == doc["pairs"]
     )
     names = [m["name"] for m in doc["methods"]]
-    assert {"default weights", "Adamic-Adar", "nearest foreign city", "random"} <= set(names)
+    assert {"default weights", "Adamic-Adar", "nearest foreign city", "random", "learned"} <= set(
+        names
+    )
     for m in doc["methods"]:
         counts = [m[g]["pairs"] for g in GROUPS]
         assert counts == [
@@ -56,7 +63,7 @@ def test_json_figures_are_shares_and_add_up(sample_url: str) -> None:
         parts = [m[g] for g in GROUPS[1:] if m[g]["pairs"]]
         mixed = sum(p["mrr"] * p["pairs"] for p in parts) / doc["pairs"]
         assert m["overall"]["mrr"] == pytest.approx(mixed)
-    again = json.loads(runner.invoke(app, [*args, "--k", "5", "--json"]).stdout)
+    again = json.loads(runner.invoke(app, [*args, "--k", "5", "--json"]).stdout)["evaluation"]
     assert [m["overall"] for m in again["methods"]] == [m["overall"] for m in doc["methods"]]
 
 

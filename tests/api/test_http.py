@@ -231,6 +231,38 @@ def test_interests_are_recorded_and_visible_to_the_secretariat(api: Api) -> None
     assert r.status_code == 422 and "own partner" in r.json()["detail"]
 
 
+def test_not_for_us_is_never_suggested_again(api: Api) -> None:
+    def listed() -> list[str]:
+        r = api.client.get(
+            "/v1/cities/it-messina/partners", params={"k": 5}, headers=api.as_("coordinator")
+        )
+        assert r.status_code == 200, r.text
+        return [s["city_id"] for s in r.json()["suggestions"]]
+
+    first = listed()
+    assert first
+    r = api.client.post(
+        "/v1/cities/it-messina/interests",
+        json={"partner_id": first[0], "status": "not_for_us"},
+        headers=api.as_("coordinator"),
+    )
+    assert r.status_code == 200
+    assert first[0] not in listed()
+
+
+def test_partner_evaluation_is_for_analysts_and_explains_a_network_too_small(api: Api) -> None:
+    """The tiny network's ties each leave a city alone when hidden: a clear 422, not a 500
+    (the figures themselves are tested on the sample through the CLI)."""
+    path = "/v1/network/partner-evaluation"
+    assert api.client.get(path, headers=api.as_("coordinator")).status_code == 403
+    r = api.client.get(path, params={"splits": 2, "holdout": 0.5}, headers=api.as_("analyst"))
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "evaluation needs cities with two ties or more" in r.json()["detail"]
+    bad = api.client.get(path, params={"splits": 50}, headers=api.as_("analyst"))
+    assert bad.status_code == 422 and "splits" in bad.text
+
+
 def test_graph_exports(api: Api) -> None:
     for fmt, marker in (
         ("graphml", b"<graphml"),

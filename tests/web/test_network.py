@@ -114,3 +114,19 @@ def test_exports_download_with_the_key(
     assert check(text), text[:300]
     expect(page.locator("#export-status")).to_have_text(f"Downloaded {filename}.")
     tab.watch.check()
+
+
+def test_analyst_measures_how_good_suggestions_are(tab: Tab, server: Server) -> None:
+    page = tab.open("/network", server.keys["analyst"])
+    expect(page.locator("#graph[data-ready]")).to_be_visible()
+    page.get_by_role("button", name="Measure suggestions").click()
+    status = page.locator("#quality-status")
+    expect(status).to_contain_text("hidden ties over 5 splits", timeout=120_000)
+    expect(status).to_contain_text("ranked by learned from")
+    for title in ("All hidden ties", "With a partner in common", "Without a partner in common"):
+        expect(page.get_by_role("heading", name=title)).to_be_visible()
+    rows = page.locator("#q-overall tbody tr")
+    expect(rows).to_have_count(6)  # default weights, four baselines, learned
+    expect(page.locator("#q-overall")).to_contain_text("learned")
+    expect(page.locator("#q-overall")).to_contain_text("±")
+    tab.watch.check()

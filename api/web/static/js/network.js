@@ -25,6 +25,7 @@ const state = {
 start(async () => {
   wireTabs();
   wireExports();
+  wireQuality();
   let graph;
   try {
     [graph, state.stats] = await withBusy($("#status"), "Loading the network and its analysis…", () =>
@@ -503,6 +504,41 @@ function tables(s) {
 function communityNote(c) {
   if (!c) return "";
   return `Groups of cities more tied to each other than to the rest (${c.method || "Leiden"}; modularity ${num(c.modularity, 2)}). Agreement with national networks: ${num(c.nmi_vs_networks, 2)} (normalised mutual information, 0 = none, 1 = the same groups).`;
+}
+
+// ---------------------------------------------------------------- suggestion quality
+
+const share = (v, se) => (v == null ? "–" : `${num(v, 3)}${se == null ? "" : ` ± ${num(se, 3)}`}`);
+
+function qualityTable(e, group, title) {
+  const rows = e.methods.map((m) => ({ name: m.name, s: m[group] }));
+  return table(`q-${group}`, title, null, [
+    { title: "Method", get: (r) => r.name },
+    { title: `Hits@${e.k}`, num: true, get: (r) => share(r.s.hits_at_k, r.s.hits_at_k_se) },
+    { title: "MRR", num: true, get: (r) => share(r.s.mrr, r.s.mrr_se) },
+  ], rows, "No held-out ties in this group.");
+}
+
+function wireQuality() {
+  const button = $("#quality-run");
+  button.addEventListener("click", async () => {
+    hideError($("#quality-error"));
+    button.disabled = true;
+    try {
+      const doc = await withBusy($("#quality-status"), "Hiding ties and asking each method for them back…", () => api("/v1/network/partner-evaluation"));
+      const e = doc.evaluation;
+      say($("#quality-status"), `${num(e.pairs, 0)} hidden ties over ${e.splits} splits (${num(e.pairs_with_common_neighbour, 0)} with a partner in common, ${num(e.pairs_without_common_neighbour, 0)} without). Partner lists are ranked by ${doc.live_ranker.description}.`);
+      $("#quality-result").replaceChildren(
+        qualityTable(e, "overall", "All hidden ties"),
+        qualityTable(e, "with_common_neighbour", "With a partner in common"),
+        qualityTable(e, "without_common_neighbour", "Without a partner in common"),
+      );
+    } catch (err) {
+      showError($("#quality-error"), err, "Could not measure: ");
+    } finally {
+      button.disabled = false;
+    }
+  });
 }
 
 // ---------------------------------------------------------------- exports
