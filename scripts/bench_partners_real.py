@@ -25,6 +25,7 @@ import dataclasses
 import json
 import os
 import platform
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -72,9 +73,73 @@ def real_snapshot(
     return snapshot, report
 
 
+def scale(
+    fit_cities: int, fit_ties: int, query_cities: int, repeats: int, seed: int
+) -> dict[str, Any]:
+    """The learned ranker's cost on generated networks (netgen: themes, Index scores and
+    random 384-d profile vectors, so every feature is live): fitting at ``fit_cities`` with
+    ``fit_ties`` ties kept at random, and one partner query from a warm revision (model
+    and index built, as the service does) at ``query_cities``, p50/p95 over ``repeats``
+    random cities, beside the default-weights query on the same index."""
+    from graph.model import Kind, from_props
+    from graph.snapshot import build_snapshot
+    from matching.partners import partner_index, suggest_partners
+    from matching.partners.learned import fit_partner_model
+    from scripts import netgen
+
+    def network(n: int, ties: int | None) -> tuple[Any, Any]:
+        data = netgen.generate(n, seed)
+        if ties is not None:
+            rng = random.Random(seed)
+            data["partnerships"] = rng.sample(
+                data["partnerships"], min(ties, len(data["partnerships"]))
+            )
+        rows = {Kind(k): [from_props(Kind(k), r) for r in v] for k, v in data.items()}
+        arr = encode(build_snapshot(0, rows))
+        emb = np.random.default_rng(seed).standard_normal((n, 384)).astype(np.float32)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        return arr, emb
+
+    out: dict[str, Any] = {}
+    arr, emb = network(fit_cities, fit_ties)
+    start = time.perf_counter()
+    model, note = fit_partner_model(arr, emb, seed=seed)
+    out["fit"] = {
+        "cities": arr.n,
+        "ties": len(arr.tie_kinds),
+        "seconds": time.perf_counter() - start,
+        "ranker": note,
+        "weights": model.ranker.weights() if model else None,
+    }
+    arr, emb = network(query_cities, None)
+    model, note = fit_partner_model(arr, emb, seed=seed)
+    index = partner_index(arr, emb)
+    rng = np.random.default_rng(seed)
+    cities = [arr.city_ids[int(i)] for i in rng.choice(arr.n, size=repeats)]
+    suggest_partners(arr, emb, cities[0], index=index, model=model)  # warm up
+    for name, m in (("learned", model), ("default weights", None)):
+        times = []
+        for c in cities:
+            t = time.perf_counter()
+            suggest_partners(arr, emb, c, k=10, index=index, model=m)
+            times.append((time.perf_counter() - t) * 1000)
+        out[f"query_ms_{name.replace(' ', '_')}"] = {
+            "cities": arr.n,
+            "ties": len(arr.tie_kinds),
+            "p50": float(np.percentile(times, 50)),
+            "p95": float(np.percentile(times, 95)),
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 splits instead of 5")
+    parser.add_argument(
+        "--scale-only",
+        action="store_true",
+        help="only the fit and query costs on generated networks (20,000 / 10,000 cities)",
+    )
     parser.add_argument("--splits", type=int, help="override the number of splits")
     parser.add_argument("--holdout", type=float, default=0.1)
     parser.add_argument("--k", type=int, default=10)
@@ -84,6 +149,15 @@ def main() -> None:
     args = parser.parse_args()
     splits = args.splits or (2 if args.quick else 5)
     load_before = os.getloadavg()
+    if args.scale_only:
+        doc = {
+            "scale": scale(20_000, 30_000, 10_000, 100, args.seed),
+            "load_average_before_after": [load_before, os.getloadavg()],
+        }
+        print(json.dumps(rounded(doc), indent=2))
+        if args.out:
+            args.out.write_text(json.dumps(rounded(doc), indent=2) + "\n", encoding="utf-8")
+        return
     timings: dict[str, float] = {}
     snapshot, dataset = real_snapshot(args.source, timings)
     start = time.perf_counter()

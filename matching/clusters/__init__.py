@@ -15,8 +15,12 @@ Hard constraints (checked on every proposal, see ``ClusterProposal.constraints``
       ``capacity``), and in at most one cluster per theme;
     * lead: a member *can lead*: it scores ``>= lead_min_strength`` on the theme in the
       Index, or prioritises it at 3 or more and has a good practice on it
-      (``practices``); for a geographic cluster, the same on any theme;
+      (``practices``); for a geographic cluster, the same on any theme. A network with
+      no Index score and no good practice at all cannot support the rule: it is waived
+      (status *relaxed*, with the reason) and the member most like the others is
+      proposed as lead (``pools.rule_waivers``);
     * common language: one language every member speaks (``require_common_language``);
+      waived in the same way when no city lists a language;
     * mixed membership: international and national-network members together. When a
       pool has fewer cities of the scarcer kind than clusters, only that many clusters
       can be mixed; the others are reported as *relaxed*;

@@ -1,6 +1,7 @@
 """A solver's clusters turned into what a planner reads: a :class:`ClusterProposal`.
 
-Each cluster gets its lead (the strongest member that can lead), its working languages,
+Each cluster gets its lead (the strongest member that can lead, or, where the data could
+not support the lead rule, the member most like the others), its working languages,
 its cohesion (the mean input affinity of member pairs, beside a random pair of the
 pool's) and reasons in plain sentences: the shared theme, who leads and why, the common
 language, the mix of countries and networks, existing and new ties, and a buddy for

@@ -30,6 +30,9 @@ from matching.partners.terms import _Graph
 SHOWN_FROM = 0.15
 """A feature group's part of the utility (log-odds) below which it is not given as a reason."""
 
+NEAR_BY_KM = 500.0
+"""Distance up to which a pair is called "close by"."""
+
 # feature groups read as one reason, in the order they are written when they tie
 _GROUPS: dict[str, tuple[str, ...]] = {
     "shared_partners": (
@@ -98,6 +101,8 @@ def rank_learned(
     utility = model.ranker.scores(x)
     best = float(utility[ok].max()) if ok.any() else 0.0
     score = np.exp(np.minimum(utility - best, 50.0)) * ix.lift
+    top = float(score[ok].max()) if ok.any() else 1.0
+    score /= top if top > 0 else 1.0  # the best listed city reads 1.00, lift included
     return x, score, np.where(ok, score, -np.inf)
 
 
@@ -206,7 +211,9 @@ def _reason_text(
         return f"{name_j} is well connected ({plural(int(ctx.degree[j]), 'partner')})"
     if group == "proximity":
         km = float(_distance(arr, i, j))
-        return f"Close by: {km:,.0f} km apart" if not math.isnan(km) else None
+        if math.isnan(km):
+            return None
+        return f"Close by: {km:,.0f} km apart" if km <= NEAR_BY_KM else f"{km:,.0f} km apart"
     if group == "same_country":
         return f"Also in {country_name(arr.countries[i])}"
     if group == "language":
@@ -261,7 +268,11 @@ def _notes(
 ) -> list[Reason]:
     """Facts a coordinator needs whether or not they moved the score."""
     out: list[Reason] = []
-    if not (arr.languages[i] & arr.languages[j]).any() and arr.languages.shape[1]:
+    if (
+        arr.languages[i].any()
+        and arr.languages[j].any()
+        and not (arr.languages[i] & arr.languages[j]).any()
+    ):
         out.append(Reason("language", "No working language in common: plan for interpretation"))
     if not any(r.kind == "proximity" for r in given):
         km = _distance(arr, i, j)

@@ -92,7 +92,8 @@ def _suggestion(
     name_j = arr.names[j]
     # shared priorities
     pi, pj = c.priority_i, c.priority[p]
-    both = [t for t in c.mine if pj[t] > 0 and (theme is None or t == theme)]
+    # a weak overlap (a 1/5 or 2/5 on either side) is no reason to meet
+    both = [t for t in c.mine if min(pi[t], pj[t]) >= 3 and (theme is None or t == theme)]
     if both:
         order = sorted(both, key=lambda t: -min(pi[t], pj[t]))[:2]
         text = "; ".join(f"{arr.theme_names[t]} ({pi[t]}/5 and {pj[t]}/5)" for t in order)
@@ -157,7 +158,7 @@ def _suggestion(
         reasons.append(
             Reason("language", f"You share {language_names(shared_langs)}", share["language"])
         )
-    else:
+    elif c.languages_i and any(c.languages[p]):  # both list languages, none shared
         reasons.append(
             Reason("language", "No working language in common: plan for interpretation", 0.0)
         )

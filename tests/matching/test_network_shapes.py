@@ -95,6 +95,7 @@ NAMED = {
     "one_country": replace(Shape(n=20), countries=1),
     "one_city": replace(Shape(n=1), ties="none"),
     "no_ties": replace(Shape(n=30), ties="none"),
+    # above clusters.affinity.DENSE_MAX (3,000): the sparse affinity, as at 16,500 cities
     "star_of_thousands": replace(BARE, n=3200, languages=True, ties="star"),
     "pairs_of_thousands": replace(BARE, n=2000, languages=True, experts=True, ties="pairs"),
 }
@@ -294,7 +295,8 @@ def check_clusters(snap: NetworkSnapshot, arr: NetworkArrays) -> list[ClusterPro
 
 def check_proposal(snap: NetworkSnapshot, prop: ClusterProposal) -> None:
     json.dumps(prop.to_dict(), allow_nan=False)
-    assert prop.hard_constraints_ok
+    # a rule is kept or waived with a reason; only a count asked for may be missed (reported)
+    assert all(s.violated == 0 for s in prop.constraints if s.name != "n_clusters")
     status = {s.name: s for s in prop.constraints}
     for s in prop.constraints:
         assert s.status != "relaxed" or s.detail, f"{s.name} relaxed without a reason"
