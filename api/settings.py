@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     """Encode under bf16 autocast on the CPU (about twice as fast; cosine >= 0.998 to fp32)."""
     partner_ranker: Literal["learned", "default"] = "learned"
     """Rank partners with the model learned from the network's own ties and coordinators'
-    answers (fitted per data revision; networks with under 200 ties use the default
+    answers (fitted per data revision; networks with under 500 ties use the default
     weights), or always with the default weights."""
     blas_threads: int = Field(1, ge=1, le=256)
     """BLAS threads per API worker. Requests already run side by side (threads, workers), so a

@@ -42,7 +42,6 @@ from matching.partners import (
     PartnerIndex,
     PartnerResult,
     PartnerWeights,
-    UnknownCity,
     partner_index,
     suggest_partners,
 )
@@ -247,22 +246,17 @@ class NetworkService:
             if hit is not None:
                 self._partner_cache.move_to_end(key)
                 return hit
-        try:
-            result = suggest_partners(
-                p.arrays,
-                p.profiles,
-                city_id,
-                k=k,
-                filters=filters,
-                weights=self.weights,
-                index=p.partner_index,
-                model=p.partner_model,
-                default_note=p.ranker_note,
-            )
-        except UnknownCity as e:
-            raise NotFound(str(e)) from e
-        except ValueError as e:
-            raise InvalidInput(str(e)) from e
+        result = suggest_partners(
+            p.arrays,
+            p.profiles,
+            city_id,
+            k=k,
+            filters=filters,
+            weights=self.weights,
+            index=p.partner_index,
+            model=p.partner_model,
+            default_note=p.ranker_note,
+        )
         kept = _Kept(result)
         if self._partner_cache_size > 0:
             with self._partner_cache_lock:

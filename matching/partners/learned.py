@@ -20,16 +20,18 @@ from numpy.typing import NDArray
 
 from matching.kernel.arrays import FloatArray, NetworkArrays
 from matching.kernel.geometry import haversine_km
+from matching.kernel.scores import PartnerWeights
 from matching.kernel.wording import Reason, country_name, language_names, name_list, plural
 from matching.partners.index import PartnerIndex
 from matching.partners.learn import MIN_TIES, LearnedRanker, TieContext, fit_ranker
 from matching.partners.model import DIVERSITY, PartnerFilters, PartnerSuggestion
 from matching.partners.report import _best_gain_themes
-from matching.partners.terms import _Graph
+from matching.partners.terms import _columns, _Graph
 
 SHOWN_FROM = 0.15
 """A feature group's part of the utility (log-odds) below which it is not given as a reason."""
 
+_WEIGHTS = PartnerWeights()
 NEAR_BY_KM = 500.0
 """Distance up to which a pair is called "close by"."""
 
@@ -126,6 +128,8 @@ def learned_suggestion(
     parts = ranker.contributions(x[j : j + 1])[0]
     by_feature = dict(zip(ranker.used, parts.tolist(), strict=True))
     groups = {g: sum(by_feature.get(f, 0.0) for f in fs) for g, fs in _GROUPS.items()}
+    for g, v in _default_share(ix, i, j, graph, by_feature.get("default_score", 0.0)).items():
+        groups[g] += v
     utility = float(parts.sum())
     components = {
         f"model_{g}": round(v, 4)
@@ -156,6 +160,33 @@ def learned_suggestion(
         components=components,
         forced=forced,
     )
+
+
+def _default_share(
+    ix: PartnerIndex, i: int, j: int, graph: _Graph, value: float
+) -> dict[str, float]:
+    """The default score's part of the utility, split over the groups its own terms read
+    as (so "both prioritise" gets the share shared priorities earned, and so on)."""
+    if value == 0.0:
+        return {}
+    c = _columns(ix, i, np.array([j], dtype=np.int64), None, graph, _WEIGHTS)
+    terms = {k: max(float(v[0]), 0.0) for k, v in c.parts.items()}
+    total = sum(terms.values())
+    if total <= 0:
+        return {}
+    thematic = _WEIGHTS.shared * float(c.shared[0] + c.shared_back[0])
+    gained = _WEIGHTS.gain * float(c.gain[0] + c.gain_back[0])
+    split = thematic / (thematic + gained) if thematic + gained > 0 else 0.5
+    share = {k: value * v / total for k, v in terms.items()}
+    return {
+        "shared_theme": share["reciprocal_benefit"] * split,
+        "complementary_strength": share["reciprocal_benefit"] * (1 - split),
+        "profile_similarity": share["similarity"],
+        "language": share["language"],
+        "proximity": share["proximity"],
+        "shared_partners": share["graph"],
+        "same_country": share["same_country"],
+    }
 
 
 def _reason_text(

@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from graph.errors import NotFound
 from matching.kernel.wording import Reason
 
 F = NDArray[np.float64]
@@ -18,8 +19,8 @@ EXPOSURE_SMALL = 0.05
 SMALL_CITY = 100_000
 
 
-class UnknownCity(ValueError):
-    pass
+class UnknownCity(NotFound, ValueError):
+    """A partner query names a city the network does not have."""
 
 
 @dataclass(frozen=True, slots=True)

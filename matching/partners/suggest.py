@@ -31,6 +31,7 @@ from dataclasses import replace
 import numpy as np
 from numpy.typing import NDArray
 
+from graph.errors import InvalidInput
 from matching.kernel.arrays import NetworkArrays
 from matching.kernel.features import PRACTICE_BONUS
 from matching.kernel.geometry import arc_km, haversine_km
@@ -205,7 +206,7 @@ def suggest_partners(
     theme = None
     if filters.theme is not None:
         if filters.theme not in arr.theme_index:
-            raise ValueError(
+            raise InvalidInput(
                 f"no theme with id {filters.theme!r}; themes are: {', '.join(arr.theme_ids)}"
             )
         theme = arr.theme_index[filters.theme]

@@ -88,7 +88,7 @@ NAMED = {
     "cities_and_ties": replace(BARE, ties="random"),
     # the user's report: country, coordinates and languages, and ties (16,500 cities there)
     "ties_only_as_reported": replace(BARE, n=40, languages=True, ties="random"),
-    "ties_only_enough_to_learn": replace(BARE, n=160, languages=True, ties="random"),
+    "ties_only_enough_to_learn": replace(BARE, n=300, languages=True, ties="random"),  # ~600 ties
     "no_themes": replace(Shape(n=30), themes=False, priorities=False, index_scores=False),
     "no_index_scores": replace(Shape(n=30), index_scores=False, practices=False),
     "no_texts": replace(Shape(n=30), texts=False),

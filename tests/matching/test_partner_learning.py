@@ -16,7 +16,7 @@ from tests.matching.test_partner_evaluation import network, no_profiles
 PAIRS = (("DE", "FR"), ("IT", "PL"), ("ES", "PT"))
 
 
-def habit_network(seed: int = 0, per_country: int = 60, ties_each: int = 3) -> NetworkArrays:
+def habit_network(seed: int = 0, per_country: int = 60, ties_each: int = 4) -> NetworkArrays:
     """Six countries in three pairs; each city ties with random cities of its pair's other
     country and of nowhere else: no triangles, so common partners say little, and only
     the country habit (learnable from the ties) finds the hidden ones."""

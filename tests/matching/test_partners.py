@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from graph.errors import InvalidInput
 from graph.model import Kind, from_props
 from graph.snapshot import NetworkSnapshot, build_snapshot
 from matching.kernel.arrays import NetworkArrays, encode
@@ -171,7 +172,7 @@ def test_unknown_city_and_theme_are_clear_errors(tmp_path: Path) -> None:
     arr = encode(_snapshot(tmp_path))
     with pytest.raises(UnknownCity, match="nowhere"):
         suggest_partners(arr, _unit(arr.n), "nowhere")
-    with pytest.raises(ValueError, match="no theme with id 'cooking'"):
+    with pytest.raises(InvalidInput, match="no theme with id 'cooking'"):
         suggest_partners(arr, _unit(arr.n), "it-messina", filters=PartnerFilters(theme="cooking"))
 
 

@@ -122,7 +122,7 @@ def test_analyst_measures_how_good_suggestions_are(tab: Tab, server: Server) -> 
     page.get_by_role("button", name="Measure suggestions").click()
     status = page.locator("#quality-status")
     expect(status).to_contain_text("hidden ties over 5 splits", timeout=120_000)
-    expect(status).to_contain_text("ranked by learned from")
+    expect(status).to_contain_text("ranked by default weights")
     for title in ("All hidden ties", "With a partner in common", "Without a partner in common"):
         expect(page.get_by_role("heading", name=title)).to_be_visible()
     rows = page.locator("#q-overall tbody tr")
