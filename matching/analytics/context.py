@@ -18,8 +18,6 @@ from matching.kernel.wording import country_name, name_list
 INTERNATIONAL_ONLY = "(international only)"
 """The group of a city that belongs to no national network (used in ``networks_reached``)."""
 
-DASH = "\u2013"  # en dash, between two names or years
-
 
 @dataclass(frozen=True, slots=True)
 class EncodedNetwork:

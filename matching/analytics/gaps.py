@@ -21,9 +21,9 @@ import numpy as np
 
 from graph.errors import InvalidInput
 from graph.snapshot import NetworkSnapshot
-from matching.analytics.context import DASH, EncodedNetwork
+from matching.analytics.context import EncodedNetwork
 from matching.kernel.arrays import IntArray
-from matching.kernel.wording import Reason, and_join, name_list, percent, plural
+from matching.kernel.wording import DASH, Reason, and_join, name_list, percent, plural
 
 Buddies = Callable[[int], tuple[str, ...]]  # city index -> suggested buddy city ids
 

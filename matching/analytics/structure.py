@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import igraph as ig
 import numpy as np
 
-from matching.analytics.context import DASH, EncodedNetwork
+from matching.analytics.context import EncodedNetwork
 from matching.kernel.arrays import FloatArray, IntArray
 from matching.kernel.ties import TieGraph
-from matching.kernel.wording import Reason, percent, plural
+from matching.kernel.wording import DASH, Reason, percent, plural
 
 _DESCRIBE_LIMIT = 200  # describe the cities a cut separates only up to this many
 

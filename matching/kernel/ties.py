@@ -15,8 +15,7 @@ import numpy as np
 
 from graph.errors import InvalidInput
 from graph.snapshot import NetworkSnapshot
-
-_DASH = "\u2013"  # en dash, between two names
+from matching.kernel.wording import DASH
 
 DEFAULT_KIND_WEIGHTS: Mapping[str, float] = {
     "twinning": 1.0,
@@ -72,7 +71,7 @@ def tie_graph(
         if a is None or b is None:
             missing = p.city_a if a is None else p.city_b
             raise InvalidInput(
-                f"partnership {p.city_a}{_DASH}{p.city_b} names city {missing!r}, which the snapshot "
+                f"partnership {p.city_a}{DASH}{p.city_b} names city {missing!r}, which the snapshot "
                 "does not have: add the city or drop the partnership"
             )
         if a == b:

@@ -13,6 +13,9 @@ from functools import cache
 
 import pycountry
 
+DASH = "\u2013"
+"""En dash, between two names or two years ("Lyon\u2013Turin", "2025\u20132027")."""
+
 
 @dataclass(frozen=True, slots=True)
 class Reason:

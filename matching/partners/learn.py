@@ -42,7 +42,7 @@ from matching.kernel.geometry import arc_km
 from matching.kernel.scores import PartnerWeights
 from matching.partners.holdout import holdout_split
 from matching.partners.index import PartnerIndex, partner_index
-from matching.partners.terms import _columns, _graph
+from matching.partners.terms import _Columns, _columns, _graph
 
 NEAR_KM = 50.0
 """Scale of "near" for the regional features: weight exp(-km / NEAR_KM)."""
@@ -104,7 +104,7 @@ class TieContext:
     ties_ra: sp.csr_matrix  # rows scaled by 1 / degree: resource allocation's weights
     degree: FloatArray
     country_counts: FloatArray  # (K, K): tie ends from country a's cities to country b's
-    country_rate: FloatArray  # (K, K): share of country a's ties that go to country b (smoothed)
+    log_country_rate: FloatArray  # (K, K): log share of country a's ties going to b (smoothed)
     in_country: sp.csr_matrix  # (n, K): each city's partners per country
     in_country_by_country: sp.csc_matrix  # the same, by column
     index: PartnerIndex  # the fast column pass for the thematic and place terms
@@ -131,7 +131,7 @@ class TieContext:
             ties_ra=sp.csr_matrix(sp.diags(inv) @ ties),
             degree=degree,
             country_counts=counts,
-            country_rate=rate,
+            log_country_rate=np.log(rate),
             in_country=in_country,
             in_country_by_country=sp.csc_matrix(in_country),
             index=partner_index(arr, profiles),
@@ -139,7 +139,13 @@ class TieContext:
         )
 
     def features(self, i: int, cols: IntArray | None = None) -> FloatArray:
-        """(len(cols), len(FEATURES)): city ``i`` against ``cols`` (every city when None).
+        """(len(cols), len(FEATURES)): city ``i`` against ``cols`` (every city when None)."""
+        return self.features_and_terms(i, cols)[0]
+
+    def features_and_terms(
+        self, i: int, cols: IntArray | None = None
+    ) -> tuple[FloatArray, _Columns]:
+        """The features, and the default score's terms they were read from (for reasons).
 
         The thematic, profile, language and distance terms come from the partner index's
         column pass (``terms._columns``, equal to ``pair_features`` and tested so), which
@@ -160,8 +166,8 @@ class TieContext:
         out[:, 1] = c.adamic_adar
         out[:, 2] = np.log1p(c.common)
         out[:, 3] = np.log1p(three if every else three[at])
-        out[:, 4] = np.log(self.country_rate[ci, codes])
-        out[:, 5] = np.log(self.country_rate[codes, ci])
+        out[:, 4] = self.log_country_rate[ci, codes]
+        out[:, 5] = self.log_country_rate[codes, ci]
         there = self.in_country_by_country[:, ci].toarray().ravel()
         out[:, 6] = np.log1p(there if every else there[at])
         out[:, 7] = np.log1p(self.in_country[i].toarray().ravel()[codes])
@@ -191,7 +197,7 @@ class TieContext:
         # the default weights' own score: what the hand-set model says, for the fit to
         # lean on where the network has few ties to learn from
         out[:, 22] = c.score
-        return out
+        return out, c
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,7 +228,10 @@ class LearnedRanker:
     def scores(self, x: FloatArray) -> FloatArray:
         """The two-sided utility of every row of ``x`` (features from ``TieContext.features``):
         higher is a likelier partner; differences are log-odds between candidates."""
-        return np.asarray(self.contributions(x).sum(axis=1))
+        w = self.coef / (2.0 * self.scale)  # the same sum, as two matrix-vector products
+        return np.asarray(
+            x[:, self._cols] @ w + x[:, self._mirror] @ w - 2.0 * float(self.mean @ w)
+        )
 
 
 def _conditional_logit(blocks: list[FloatArray], l2: float) -> FloatArray:

@@ -26,7 +26,7 @@ from matching.partners.index import PartnerIndex
 from matching.partners.learn import MIN_TIES, LearnedRanker, TieContext, fit_ranker
 from matching.partners.model import DIVERSITY, PartnerFilters, PartnerSuggestion
 from matching.partners.report import _best_gain_themes
-from matching.partners.terms import _columns, _Graph
+from matching.partners.terms import _Columns, _Graph
 
 SHOWN_FROM = 0.15
 """A feature group's part of the utility (log-odds) below which it is not given as a reason."""
@@ -96,16 +96,16 @@ def fit_partner_model(
 
 def rank_learned(
     model: PartnerModel, ix: PartnerIndex, i: int, ok: NDArray[np.bool_]
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """(features of ``i`` against every city, match of every city relative to the best
+) -> tuple[FloatArray, _Columns, FloatArray, FloatArray]:
+    """(features of ``i`` against every city, the default terms behind them, match of every city relative to the best
     that passes the filters, with the exposure lift; the same with -inf where not ok)."""
-    x = model.context.features(i)
+    x, terms = model.context.features_and_terms(i)
     utility = model.ranker.scores(x)
     best = float(utility[ok].max()) if ok.any() else 0.0
     score = np.exp(np.minimum(utility - best, 50.0)) * ix.lift
     top = float(score[ok].max()) if ok.any() else 1.0
     score /= top if top > 0 else 1.0  # the best listed city reads 1.00, lift included
-    return x, score, np.where(ok, score, -np.inf)
+    return x, terms, score, np.where(ok, score, -np.inf)
 
 
 def learned_suggestion(
@@ -114,6 +114,7 @@ def learned_suggestion(
     i: int,
     j: int,
     x: FloatArray,
+    terms: _Columns,
     shown_score: float,
     graph: _Graph,
     filters: PartnerFilters,
@@ -128,7 +129,7 @@ def learned_suggestion(
     parts = ranker.contributions(x[j : j + 1])[0]
     by_feature = dict(zip(ranker.used, parts.tolist(), strict=True))
     groups = {g: sum(by_feature.get(f, 0.0) for f in fs) for g, fs in _GROUPS.items()}
-    for g, v in _default_share(ix, i, j, graph, by_feature.get("default_score", 0.0)).items():
+    for g, v in _default_share(terms, j, by_feature.get("default_score", 0.0)).items():
         groups[g] += v
     utility = float(parts.sum())
     components = {
@@ -162,22 +163,20 @@ def learned_suggestion(
     )
 
 
-def _default_share(
-    ix: PartnerIndex, i: int, j: int, graph: _Graph, value: float
-) -> dict[str, float]:
+def _default_share(terms: _Columns, j: int, value: float) -> dict[str, float]:
     """The default score's part of the utility, split over the groups its own terms read
     as (so "both prioritise" gets the share shared priorities earned, and so on)."""
     if value == 0.0:
         return {}
-    c = _columns(ix, i, np.array([j], dtype=np.int64), None, graph, _WEIGHTS)
-    terms = {k: max(float(v[0]), 0.0) for k, v in c.parts.items()}
-    total = sum(terms.values())
+    c = terms.subset(np.array([j], dtype=np.int64))  # ``terms`` covers every city
+    parts = {k: max(float(v[0]), 0.0) for k, v in c.parts.items()}
+    total = sum(parts.values())
     if total <= 0:
         return {}
     thematic = _WEIGHTS.shared * float(c.shared[0] + c.shared_back[0])
     gained = _WEIGHTS.gain * float(c.gain[0] + c.gain_back[0])
     split = thematic / (thematic + gained) if thematic + gained > 0 else 0.5
-    share = {k: value * v / total for k, v in terms.items()}
+    share = {k: value * v / total for k, v in parts.items()}
     return {
         "shared_theme": share["reciprocal_benefit"] * split,
         "complementary_strength": share["reciprocal_benefit"] * (1 - split),

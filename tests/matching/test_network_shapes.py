@@ -29,6 +29,9 @@ from graph.errors import IccmatchError
 from graph.model import Cluster as ClusterRow
 from graph.model import Kind, from_props
 from graph.snapshot import NetworkSnapshot, build_snapshot
+from graph.store import GraphStore
+from ingest.load import ingest_rows
+from ingest.read import RawRow
 from matching.analytics import network_stats
 from matching.analytics.export import csv_texts, gexf_bytes, graphml_bytes, network_view
 from matching.clusters import ClusterParams, ClusterProposal, evaluate_clusters, propose_clusters
@@ -443,3 +446,20 @@ shapes = st.builds(
 @given(shape=shapes)
 def test_every_matcher_works_on_any_drawn_shape(shape: Shape) -> None:
     check_every_matcher(snapshot_of(shape))
+
+
+@pytest.mark.parametrize("name", ["cities_only", "ties_only_as_reported", "one_city", "no_texts"])
+def test_shapes_read_back_from_each_store_work_too(name: str, store: GraphStore) -> None:
+    """The same shapes through the real ingest checks into each store (SQLite and the real
+    Neo4j engine), and every matcher on the snapshot the store gives back."""
+    rows = network_rows(NAMED[name])
+    raw = [
+        RawRow(kind, f"{kind.value}.json", i + 1, row)
+        for kind in Kind
+        for i, row in enumerate(rows.get(kind.value, ()))
+    ]
+    report = ingest_rows(raw, [], store)
+    assert not report.errors, [str(e) for e in report.errors]
+    snap = store.snapshot()
+    assert len(snap.cities) == NAMED[name].n
+    check_every_matcher(snap)
