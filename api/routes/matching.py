@@ -26,6 +26,7 @@ from api.services.rows import write_rows
 from graph.model import Kind
 from matching.analytics import export as graph_export
 from matching.partners import PartnerFilters
+from matching.partners.holdout import MAX_HOLDOUT, MIN_HOLDOUT
 
 router = APIRouter(prefix="/v1", tags=["matching"])
 CityId = Annotated[str, Path(max_length=200, description="A city id, e.g. pt-amadora.")]
@@ -138,7 +139,7 @@ def interests(service: ServiceDep, _: AnalystOrAdmin) -> list[dict[str, Any]]:
 def partner_evaluation(
     service: ServiceDep,
     _: AnalystOrAdmin,
-    holdout: Annotated[float, Query(gt=0, lt=1)] = 0.1,
+    holdout: Annotated[float, Query(ge=MIN_HOLDOUT, le=MAX_HOLDOUT)] = 0.1,
     splits: Annotated[int, Query(ge=1, le=20)] = 5,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     seed: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,

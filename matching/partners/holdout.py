@@ -28,10 +28,18 @@ class Holdout:
     common: BoolArray  # (h,)
 
 
+MIN_HOLDOUT = 0.01
+MAX_HOLDOUT = 0.9
+"""Shares of ties a split may hide: less finds nothing to measure, more leaves no network."""
+
+
 def hidden_per_split(ties: int, holdout: float) -> int:
     """How many ties a split hides; a clear error when that is none."""
-    if not 0.0 < holdout < 1.0:
-        raise InvalidInput(f"holdout is the share of ties to hide, between 0 and 1, not {holdout}")
+    if not MIN_HOLDOUT <= holdout <= MAX_HOLDOUT:
+        raise InvalidInput(
+            f"holdout is the share of ties to hide, between {MIN_HOLDOUT} and {MAX_HOLDOUT}, "
+            f"not {holdout}"
+        )
     count = math.floor(ties * holdout + 1e-9)
     if count < 1:
         needed = math.ceil(1.0 / holdout - 1e-9)

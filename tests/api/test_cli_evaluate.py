@@ -82,4 +82,4 @@ def test_too_few_ties_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "the network has 2 ties" in result.stderr and "Traceback" not in result.output
     bad = runner.invoke(app, ["evaluate", "partners", "--store", url, "--holdout", "1.5"])
-    assert bad.exit_code == 2 and "between 0 and 1" in bad.stderr
+    assert bad.exit_code == 2 and "between 0.01 and 0.9" in bad.stderr

@@ -221,7 +221,8 @@ def test_a_star_has_no_tie_that_can_be_held_out() -> None:
 def test_bad_parameters_are_clear_errors() -> None:
     arr = triadic_network()
     for kwargs, words in (
-        ({"holdout": 1.5}, "between 0 and 1"),
+        ({"holdout": 1.5}, "between 0.01 and 0.9"),
+        ({"holdout": 5e-324}, "between 0.01 and 0.9"),
         ({"splits": 0}, "splits must be at least 1"),
         ({"k": 0}, "k must be at least 1"),
     ):
