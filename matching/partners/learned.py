@@ -55,7 +55,11 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "shared_theme": ("shared_priorities", "shared_priorities_back"),
     "complementary_strength": ("gain", "gain_back"),
     "profile_similarity": ("similarity",),
+    "regional_ties": ("partners_near_you", "your_partners_near_them"),
 }
+
+NEAR_TIES_KM = 150.0
+"""How near a partner must be to be named in a "partners near you" reason."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -275,6 +279,24 @@ def _reason_text(
             f"{name_j} scores {arr.strength[j, t]:.0f} on {arr.theme_names[t]} "
             f"where you score {arr.strength[i, t]:.0f}"
         )
+    if group == "regional_ties":
+        theirs = [z for z in arr.partners_of(j).tolist() if _distance(arr, i, z) <= NEAR_TIES_KM]
+        mine = [z for z in graph.partners.tolist() if _distance(arr, j, z) <= NEAR_TIES_KM]
+        parts = []
+        if theirs:
+            parts.append(
+                f"{name_j} has partners near you: {name_list([arr.names[z] for z in theirs])}"
+            )
+        if mine:
+            parts.append(
+                f"your partners {name_list([arr.names[z] for z in mine])} are near {name_j}"
+                if len(mine) > 1
+                else f"your partner {arr.names[mine[0]]} is near {name_j}"
+            )
+        if not parts:
+            return None
+        text = "; ".join(parts)
+        return text[0].upper() + text[1:]
     if group == "profile_similarity":
         if not ix.embeddings.size:
             return None
