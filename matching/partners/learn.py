@@ -7,12 +7,12 @@ The network itself says what predicts a tie: hide some of its ties, learn which 
 features bring them back, and rank with that.
 
 Fitting (``fit_ranker``): hide ``holdout`` of the ties at random (both ends keep a tie),
-compute every pair feature on the rest, and fit a logistic regression (scikit-learn) of
-"this hidden pair is a tie" against negatives drawn from the same candidates a query
-ranks: cities drawn uniformly, as a query meets them. Coordinators' answers join as labels:
-"interested" and new partnerships as positives, "not for us" as negatives. With fewer
-than ``MIN_TIES`` ties there is too little to learn from and ``fit_ranker`` returns None:
-the caller uses the default weights and says so.
+compute the pair features on the rest, and fit a conditional logit (a softmax over each
+hidden tie's query: the real partner against 40 cities drawn uniformly, as a query meets
+them; SciPy's L-BFGS) of which candidate is the partner. Coordinators' answers join as
+labels: "interested" as partners, "not for us" as sure negatives; new partnerships are
+ties. With fewer than ``MIN_TIES`` ties there is too little to learn from and
+``fit_ranker`` returns None: the caller uses the default weights and says so.
 
 Scoring (``LearnedRanker.scores``): every city is scored for the query city from both
 sides (``i`` looking at ``j`` and ``j`` looking at ``i``) and the two utilities averaged,
@@ -22,9 +22,11 @@ the utility is kept so reasons can name what really moved a score.
 Features (all computed on the visible ties): resource allocation, Adamic-Adar and common
 partners; 3-step paths; how often this network's cities of the query's country tie with
 the candidate's country (both ways); the candidate's partners already in the query
-city's country (both ways); degrees; distance and same country; shared languages; size
-gap; and, where the data has them, shared priorities, Index complementarity and profile
-similarity. Features that are constant on a network (no themes, no texts) are dropped.
+city's country (both ways); partners near the other city (both ways: twinning runs between
+regions); degrees; distance and same country; shared languages; size gap; the default
+weights' own score; and, where the data has them, shared priorities, Index
+complementarity and profile similarity. Features constant on a network (no themes, no
+texts) are dropped.
 """
 
 from __future__ import annotations
