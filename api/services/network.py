@@ -17,7 +17,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,6 +57,7 @@ class Prepared:
     snapshot: NetworkSnapshot
     arrays: NetworkArrays
     profiles: NDArray[np.float32]  # one unit vector per city, in arrays order
+    partner_index: PartnerIndex  # the arrays partner queries read, laid out once
     partner_model: PartnerModel | None = None  # fitted from this revision's ties and answers
     ranker_note: str = "default weights"  # what every partner list says about its ranking
     not_for_us: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -66,11 +66,6 @@ class Prepared:
     @property
     def revision(self) -> int:
         return self.snapshot.revision
-
-    @cached_property
-    def partner_index(self) -> PartnerIndex:
-        """The arrays partner queries read, laid out once for this revision."""
-        return partner_index(self.arrays, self.profiles)
 
 
 PartnerKey = tuple[int, str, int, PartnerFilters, PartnerWeights]
@@ -176,10 +171,11 @@ class NetworkService:
                 profiles = embed(city_profiles(snapshot), self.encoder, self.store, progress)
             else:
                 profiles = np.zeros((0, 0), dtype=np.float32)
+            # built now, under the lock, not by a request; the learned model reuses the index
+            index = partner_index(arrays, profiles)
             prepared = Prepared(
-                snapshot, arrays, profiles, *self._ranking(snapshot, arrays, profiles)
+                snapshot, arrays, profiles, index, *self._ranking(snapshot, arrays, profiles, index)
             )
-            prepared.partner_index  # noqa: B018  (built now, under the lock, not by a request)
             self._prepared = prepared
             if self._gc_freeze:
                 full = time.monotonic() - self._full_gc_at >= FULL_GC_EVERY_S
@@ -189,7 +185,11 @@ class NetworkService:
             return prepared
 
     def _ranking(
-        self, snapshot: NetworkSnapshot, arrays: NetworkArrays, profiles: NDArray[np.float32]
+        self,
+        snapshot: NetworkSnapshot,
+        arrays: NetworkArrays,
+        profiles: NDArray[np.float32],
+        index: PartnerIndex,
     ) -> tuple[PartnerModel | None, str, dict[str, tuple[str, ...]]]:
         """The revision's partner model (fitted now, so no request pays for it), the note
         partner lists carry about it, and each city's "not for us" answers."""
@@ -205,7 +205,9 @@ class NetworkService:
         hidden = {c: tuple(sorted(ps)) for c, ps in not_for_us.items()}
         if self.partner_ranker == "default":
             return None, "default weights (set by ICCMATCH_PARTNER_RANKER)", hidden
-        model, note = fit_partner_model(arrays, profiles, tuple(answers), seed=self.ranker_seed)
+        model, note = fit_partner_model(
+            arrays, profiles, tuple(answers), seed=self.ranker_seed, index=index
+        )
         return model, note, hidden
 
     def model_available(self) -> bool:

@@ -44,13 +44,12 @@ from matching.kernel.geometry import arc_km
 from matching.kernel.scores import PartnerWeights
 from matching.partners.holdout import holdout_split
 from matching.partners.index import PartnerIndex, partner_index
-from matching.partners.terms import _Columns, _columns, _graph
+from matching.partners.terms import _Columns, _columns, _Graph, _graph
 
 NEAR_KM = 50.0
 """Scale of "near" for the regional features: weight exp(-km / NEAR_KM)."""
-_WEIGHTS = (
-    PartnerWeights()
-)  # the column pass computes score terms too; the ranker reads features only
+DEFAULT_WEIGHTS = PartnerWeights()
+"""The default score's weights, read as one feature (and split back into reasons)."""
 MIN_TIES = 500
 """Below this many ties the network is too small to learn from: default weights are used.
 Measured: on the sample ICC network (247 ties, 49 hidden to learn from) the learned model
@@ -113,7 +112,10 @@ class TieContext:
     log_pop: FloatArray  # NaN when unknown
 
     @staticmethod
-    def build(arr: NetworkArrays, profiles: NDArray[np.float32]) -> TieContext:
+    def build(
+        arr: NetworkArrays, profiles: NDArray[np.float32], index: PartnerIndex | None = None
+    ) -> TieContext:
+        """``index``: the revision's partner index when the caller has built it already."""
         ties = sp.csr_matrix(arr.ties)
         degree = np.asarray(ties.sum(axis=1)).ravel()
         inv = np.where(degree > 0, 1.0 / np.maximum(degree, 1.0), 0.0)
@@ -136,7 +138,7 @@ class TieContext:
             log_country_rate=np.log(rate),
             in_country=in_country,
             in_country_by_country=sp.csc_matrix(in_country),
-            index=partner_index(arr, profiles),
+            index=index if index is not None else partner_index(arr, profiles),
             log_pop=np.log(pop),
         )
 
@@ -145,19 +147,21 @@ class TieContext:
         return self.features_and_terms(i, cols)[0]
 
     def features_and_terms(
-        self, i: int, cols: IntArray | None = None
+        self, i: int, cols: IntArray | None = None, graph: _Graph | None = None
     ) -> tuple[FloatArray, _Columns]:
         """The features, and the default score's terms they were read from (for reasons).
 
         The thematic, profile, language and distance terms come from the partner index's
         column pass (``terms._columns``, equal to ``pair_features`` and tested so), which
-        reads only the columns asked for: a fit asks for ~40 per positive, not all n."""
+        reads only the columns asked for: a fit asks for ~40 per positive, not all n.
+        ``graph``: ``i``'s neighbourhood when the caller has it (a query does)."""
         arr, ix = self.arrays, self.index
         every = cols is None
         at = np.arange(arr.n, dtype=np.int64) if cols is None else np.asarray(cols, np.int64)
         m = len(at)
         row = self.ties[i]
-        c = _columns(ix, i, at, None, _graph(ix, i), _WEIGHTS)
+        near = graph if graph is not None else _graph(ix, i)
+        c = _columns(ix, i, at, None, near, DEFAULT_WEIGHTS)
         two = row @ self.ties
         ra = (row @ self.ties_ra).toarray().ravel()
         three = (two @ self.ties).toarray().ravel() if two.nnz else np.zeros(arr.n)

@@ -20,10 +20,16 @@ from numpy.typing import NDArray
 
 from matching.kernel.arrays import FloatArray, NetworkArrays
 from matching.kernel.geometry import haversine_km
-from matching.kernel.scores import PartnerWeights
 from matching.kernel.wording import Reason, country_name, language_names, name_list, plural
 from matching.partners.index import PartnerIndex
-from matching.partners.learn import MIN_TIES, LearnedRanker, TieContext, fit_ranker
+from matching.partners.learn import (
+    DEFAULT_WEIGHTS,
+    FEATURES,
+    MIN_TIES,
+    LearnedRanker,
+    TieContext,
+    fit_ranker,
+)
 from matching.partners.model import DIVERSITY, PartnerFilters, PartnerSuggestion
 from matching.partners.report import _best_gain_themes
 from matching.partners.terms import _Columns, _Graph
@@ -31,7 +37,6 @@ from matching.partners.terms import _Columns, _Graph
 SHOWN_FROM = 0.15
 """A feature group's part of the utility (log-odds) below which it is not given as a reason."""
 
-_WEIGHTS = PartnerWeights()
 NEAR_BY_KM = 500.0
 """Distance up to which a pair is called "close by"."""
 
@@ -84,6 +89,7 @@ def fit_partner_model(
     answers: tuple[tuple[int, int, bool], ...] = (),
     *,
     seed: int = 0,
+    index: PartnerIndex | None = None,
 ) -> tuple[PartnerModel | None, str]:
     """The revision's model and the line every result carries about the ranking: the
     learned model, or the default weights and why (too few ties to learn from)."""
@@ -94,16 +100,16 @@ def fit_partner_model(
             f"default weights: this network has {plural(ties, 'tie')}, and learning from "
             f"its own ties needs at least {MIN_TIES}"
         )
-    model = PartnerModel(ranker, TieContext.build(arr, profiles))
+    model = PartnerModel(ranker, TieContext.build(arr, profiles, index))
     return model, model.describe()
 
 
 def rank_learned(
-    model: PartnerModel, ix: PartnerIndex, i: int, ok: NDArray[np.bool_]
+    model: PartnerModel, ix: PartnerIndex, i: int, ok: NDArray[np.bool_], graph: _Graph
 ) -> tuple[FloatArray, _Columns, FloatArray, FloatArray]:
     """(features of ``i`` against every city, the default terms behind them, match of every city relative to the best
     that passes the filters, with the exposure lift; the same with -inf where not ok)."""
-    x, terms = model.context.features_and_terms(i)
+    x, terms = model.context.features_and_terms(i, graph=graph)
     utility = model.ranker.scores(x)
     best = float(utility[ok].max()) if ok.any() else 0.0
     score = np.exp(np.minimum(utility - best, 50.0)) * ix.lift
@@ -152,7 +158,7 @@ def learned_suggestion(
     for g, v in sorted(groups.items(), key=lambda kv: -kv[1]):
         if v < SHOWN_FROM:
             continue
-        text = _reason_text(g, model, ix, i, j, graph, filters)
+        text = _reason_text(g, model, ix, i, j, x[j], graph, filters)
         if text:
             reasons.append(Reason(g, text, round(v / positive, 4)))
     reasons.extend(_notes(arr, i, j, graph, above_same_country, forced, reasons))
@@ -177,8 +183,8 @@ def _default_share(terms: _Columns, j: int, value: float) -> dict[str, float]:
     total = sum(parts.values())
     if total <= 0:
         return {}
-    thematic = _WEIGHTS.shared * float(c.shared[0] + c.shared_back[0])
-    gained = _WEIGHTS.gain * float(c.gain[0] + c.gain_back[0])
+    thematic = DEFAULT_WEIGHTS.shared * float(c.shared[0] + c.shared_back[0])
+    gained = DEFAULT_WEIGHTS.gain * float(c.gain[0] + c.gain_back[0])
     split = thematic / (thematic + gained) if thematic + gained > 0 else 0.5
     share = {k: value * v / total for k, v in parts.items()}
     return {
@@ -198,9 +204,12 @@ def _reason_text(
     ix: PartnerIndex,
     i: int,
     j: int,
+    row: FloatArray,
     graph: _Graph,
     filters: PartnerFilters,
 ) -> str | None:
+    """The words for one feature group; ``row`` is ``j``'s feature row (counts are read
+    back from it rather than computed again)."""
     arr, ctx = ix.arrays, model.context
     name_j = arr.names[j]
     ci, cj = int(arr.country_codes[i]), int(arr.country_codes[j])
@@ -209,8 +218,7 @@ def _reason_text(
         names = [arr.names[v] for v in via]
         return f"Shares {plural(len(via), 'partner')} with you: {name_list(names)}"
     if group == "network_paths":
-        paths = (ctx.ties[i] @ ctx.ties @ ctx.ties[:, [j]]).toarray().ravel()
-        count = int(paths[0]) if len(paths) else 0
+        count = round(float(np.expm1(row[FEATURES.index("three_step_paths")])))
         if count == 0:
             return None
         return f"Close in the network: {plural(count, 'path')} of three steps through partners' partners"

@@ -247,7 +247,7 @@ def _suggest_learned(
     k: int,
 ) -> PartnerResult:
     arr = ix.arrays
-    x, terms, score, masked = rank_learned(model, ix, i, ok)
+    x, terms, score, masked = rank_learned(model, ix, i, ok, graph)
     every = np.arange(arr.n, dtype=np.int64)
     chosen = [int(p) for p in _diverse_top(arr, masked, every, k) if masked[p] > -np.inf]
     forced = [arr.index[c] for c in filters.forced if c in arr.index and arr.index[c] != i]
