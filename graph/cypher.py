@@ -80,7 +80,9 @@ def fetch(kind: Kind) -> str:
             f"UNWIND $keys AS k MATCH (n:{label} {{id: k.id}}) {_seek('n', label)} "
             "RETURN properties(n) AS props"
         )
-    return f"UNWIND $keys AS k {_match_rel(spec)} RETURN properties(r) AS props"
+    src, dst = spec.endpoints
+    ends = f"{src.field}: k.{src.field}, {dst.field}: k.{dst.field}"
+    return f"UNWIND $keys AS k {_match_rel(spec)} RETURN r {{.*, {ends}}} AS props"
 
 
 def write(kind: Kind, *, new: bool) -> str:
@@ -104,8 +106,18 @@ def write(kind: Kind, *, new: bool) -> str:
         f"UNWIND $rows AS k MATCH (a:{a} {{id: k.{src.field}}}) {_seek('a', a)} "
         f"MATCH (b:{b} {{id: k.{dst.field}}}) {_seek('b', b)} "
         f"{'CREATE' if new else 'MERGE'} (a)-[r:{_rel(spec.rel)}{props}]->(b) "
-        "SET r = k RETURN count(r) AS written"
+        f"SET r = k {{{', '.join('.' + f for f in rel_fields(spec))}}} RETURN count(r) AS written"
     )
+
+
+def rel_fields(spec: KindSpec) -> tuple[str, ...]:
+    """The fields a relationship row stores as properties: all but its two endpoint ids.
+
+    The endpoints are the nodes the relationship joins (their ``id``), so storing them on
+    the relationship too would only double the properties every write and commit handles.
+    """
+    src, dst = spec.endpoints
+    return tuple(f for f in spec.columns if f not in (src.field, dst.field))
 
 
 def clear_refs(kind: Kind, ref: Ref) -> str:
@@ -142,16 +154,40 @@ def read_columns(kind: Kind) -> str:
     One record per kind instead of one per row: the driver decodes a single large
     message rather than a Bolt record (two socket reads and a ``Record`` object) per
     row, which was most of the snapshot's client time.
+
+    A node kind also returns each node's internal id (``refs``, in the order of
+    ``rows``); a relationship kind returns the internal ids of its two endpoints in
+    place of their ``id`` columns, which the reader maps back through the nodes it
+    read first. That spares the server two node property lookups per relationship,
+    and the client two strings to decode (the rows share the nodes' id strings).
+    ``id()`` is deprecated in Neo4j 5 in favour of ``elementId()``, but an element id
+    is a string of some 40 bytes: two per relationship would cost more than they save.
+    A deleted node's internal id can be reused, but every write of network data moves
+    the revision, and a snapshot whose revision moved while it read is thrown away
+    (``Neo4jStore._read_snapshot``).
     """
     spec = SPECS[Kind(kind)]
-    var = "n" if spec.label is not None else "r"
-    columns = ", ".join(f"{var}.{name}" for name in spec.columns)
     if spec.label is not None:
-        pattern = f"(n:{_label(spec.label)})"
-    else:
-        assert spec.rel is not None
-        pattern = f"()-[r:{_rel(spec.rel)}]->()"
-    return f"MATCH {pattern} RETURN collect([{columns}]) AS rows"
+        columns = ", ".join(f"n.{name}" for name in spec.columns)
+        return (
+            f"MATCH (n:{_label(spec.label)}) "
+            f"RETURN collect([{columns}]) AS rows, collect(id(n)) AS refs"
+        )
+    assert spec.rel is not None
+    src, dst = spec.endpoints
+    ends = {src.field: "id(a)", dst.field: "id(b)"}
+    columns = ", ".join(ends.get(name, f"r.{name}") for name in spec.columns)
+    return f"MATCH (a)-[r:{_rel(spec.rel)}]->(b) RETURN collect([{columns}]) AS rows"
+
+
+def count(kind: Kind) -> str:
+    """How many rows of a kind are stored: a count by label or type only, which Neo4j
+    answers from its counts store (transaction state included) without a scan."""
+    spec = SPECS[Kind(kind)]
+    if spec.label is not None:
+        return f"MATCH (n:{_label(spec.label)}) RETURN count(n) AS stored"
+    assert spec.rel is not None
+    return f"MATCH ()-[r:{_rel(spec.rel)}]->() RETURN count(r) AS stored"
 
 
 def ids(kind: Kind) -> str:

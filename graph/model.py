@@ -17,6 +17,7 @@ enums: nothing outside them can ever reach a query.
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, fields
+from datetime import date
 from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
@@ -45,6 +46,10 @@ class Kind(StrEnum):
     PARTNERSHIPS = "partnerships"
     ASSIGNMENTS = "assignments"
     PARTNER_INTERESTS = "partner_interests"
+    MATCH_STATUSES = "match_statuses"
+    OUTCOMES = "outcomes"
+    EXPERT_CONFLICTS = "expert_conflicts"
+    SUGGESTIONS = "suggestions"
 
 
 class Label(StrEnum):
@@ -58,6 +63,7 @@ class Label(StrEnum):
     EXPERT = "Expert"
     PRACTICE = "Practice"
     CLUSTER = "Cluster"
+    OUTCOME = "Outcome"
 
 
 class RelType(StrEnum):
@@ -78,6 +84,12 @@ class RelType(StrEnum):
     LED_BY = "LED_BY"  # Cluster -> City
     ASSIGNED_TO = "ASSIGNED_TO"  # Expert -> Cluster {score, reasons}
     INTERESTED_IN = "INTERESTED_IN"  # City -> City {status, note}: a coordinator's answer
+    FOLLOWED_UP = "FOLLOWED_UP"  # City -> City {status, on, note}: a mutual match's next step
+    OUTCOME_OF = "OUTCOME_OF"  # Outcome -> Cluster
+    VISIT_BY = "VISIT_BY"  # Outcome -> Expert: the outcome of that expert's visit
+    RATED_BY = "RATED_BY"  # Outcome -> City: a member city's own rating
+    CONFLICTS_WITH = "CONFLICTS_WITH"  # Expert -> City {reason}: may not serve its clusters
+    SUGGESTED = "SUGGESTED"  # City -> City {on, rank}: a partner suggested to the city
 
 
 # --- field types: each carries its own check and a message a person understands ---------
@@ -123,6 +135,13 @@ def _check_country(value: str) -> str:
     return code
 
 
+def _check_day(value: str) -> str:
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date as YYYY-MM-DD (e.g. 2026-03-15)") from None
+
+
 def _check_language(value: str) -> str:
     code = value.strip().lower()
     if len(code) != 2 or pycountry.languages.get(alpha_2=code) is None:
@@ -145,11 +164,16 @@ _Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX)]
 _Hours = Annotated[float, Field(ge=0, le=744, allow_inf_nan=False)]
 _Count = Annotated[int, Field(ge=0, le=10**10)]
 Level = Annotated[int, Field(ge=1, le=5)]
+Rank = Annotated[int, Field(ge=1, le=10_000)]
 Score = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 StakeholderKind = Literal[
     "ngo", "academia", "business", "migrant_association", "foundation", "media", "public_body"
 ]
-PartnershipKind = Literal["twinning", "project", "visit", "cluster"]
+PartnershipKind = Literal["twinning", "project", "visit", "cluster", "agreement"]
+"""``agreement``: a partnership signed after a mutual match (``match_statuses``)."""
+MatchStep = Literal[
+    "introduced", "meeting_held", "project_started", "partnership_signed", "no_further_contact"
+]
 
 # Optional fields: a blank cell means "no value".
 _blank = BeforeValidator(_blank_to_none)
@@ -164,6 +188,7 @@ Count = Annotated[_Count | None, _blank]
 Membership = Annotated[Literal["international", "national"] | None, _blank]
 Role = Annotated[Literal["city", "national"] | None, _blank]
 Short = Annotated[Annotated[str, StringConstraints(max_length=40)] | None, _blank]
+Day = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_check_day)]
 Languages = Annotated[tuple[Language, ...], BeforeValidator(_split_list)]
 Ids = Annotated[tuple[Id, ...], BeforeValidator(_split_list)]
 
@@ -309,6 +334,56 @@ class PartnerInterest:
     city_id: Id
     partner_id: Id
     status: Literal["interested", "not_for_us"]
+    note: Text = None
+
+
+@dataclass(frozen=True, slots=True)
+class MatchStatus:
+    """One dated step of the secretariat's follow-up of a mutual match (``city_a`` <
+    ``city_b``): introduced, meeting held, project started, partnership signed, or no
+    further contact. A pair's rows are its history; the latest step is where it stands."""
+
+    city_a: Id
+    city_b: Id
+    status: MatchStep
+    on: Day
+    note: Text = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpertConflict:
+    """An expert who may not serve any cluster with this city among its members, and why
+    ("works for the city", "advised it last cycle", "asked not to")."""
+
+    expert_id: Id
+    city_id: Id
+    reason: Name
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A partner suggested to a city on a day, at a rank (1 = first): the secretariat's
+    memory of what each city has been shown. A pair's rows are its history."""
+
+    city_id: Id
+    partner_id: Id
+    on: Day
+    rank: Rank
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an accepted cluster, or one expert's visit to it, went at the end of its period:
+    a rating from 1 (poor) to 5 (excellent) and a note, from the secretariat (no
+    ``city_id``) or from one member city. The API and the CLI write one per (cluster,
+    expert, rater): ``id`` is ``cluster:expert-or-dash:city-or-secretariat``."""
+
+    id: Id
+    cluster_id: Id
+    rating: Level
+    on: Day
+    expert_id: OptId = None
+    city_id: OptId = None
     note: Text = None
 
 
@@ -487,6 +562,37 @@ SPECS: dict[Kind, KindSpec] = {
             RelType.INTERESTED_IN,
             Ref("city_id", Kind.CITIES, None),
             Ref("partner_id", Kind.CITIES, None),
+        ),
+        _node(
+            Kind.OUTCOMES,
+            Outcome,
+            Label.OUTCOME,
+            Ref("cluster_id", Kind.CLUSTERS, RelType.OUTCOME_OF),
+            Ref("expert_id", Kind.EXPERTS, RelType.VISIT_BY),
+            Ref("city_id", Kind.CITIES, RelType.RATED_BY),
+        ),
+        _rel(
+            Kind.MATCH_STATUSES,
+            MatchStatus,
+            RelType.FOLLOWED_UP,
+            Ref("city_a", Kind.CITIES, None),
+            Ref("city_b", Kind.CITIES, None),
+            "status",
+        ),
+        _rel(
+            Kind.EXPERT_CONFLICTS,
+            ExpertConflict,
+            RelType.CONFLICTS_WITH,
+            Ref("expert_id", Kind.EXPERTS, None),
+            Ref("city_id", Kind.CITIES, None),
+        ),
+        _rel(
+            Kind.SUGGESTIONS,
+            Suggestion,
+            RelType.SUGGESTED,
+            Ref("city_id", Kind.CITIES, None),
+            Ref("partner_id", Kind.CITIES, None),
+            "on",
         ),
     )
 }

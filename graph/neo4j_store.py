@@ -11,6 +11,8 @@ Statements come from ``graph.cypher``; values travel only as parameters.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import neo4j
@@ -27,7 +29,7 @@ from neo4j.exceptions import (
 
 from graph import cypher
 from graph.errors import Conflict, IccmatchError, InvalidInput, StoreUnavailable
-from graph.model import NODE_KINDS, SPECS, Kind
+from graph.model import NODE_KINDS, SPECS, Kind, Label
 from graph.snapshot import NetworkSnapshot, build_rows, build_snapshot, gc_paused
 from graph.store import (
     Counts,
@@ -54,6 +56,66 @@ class _RollBack(Exception):
 
 def _unavailable(url: str, e: Exception) -> StoreUnavailable:
     return StoreUnavailable(f"Neo4j at {url} is unreachable ({type(e).__name__}: {e})")
+
+
+def _name_endpoints(kind: Kind, rows: list[list[Any]], names: dict[int, str]) -> bool:
+    """Put the endpoints' ids in place of their internal ids in relationship rows (see
+    ``cypher.read_columns``); False when one was not among the nodes read."""
+    spec = SPECS[kind]
+    i, j = (spec.columns.index(end.field) for end in spec.endpoints)
+    try:
+        for row in rows:
+            row[i] = names[row[i]]
+            row[j] = names[row[j]]
+    except KeyError:
+        return False
+    return True
+
+
+_READ_ORDER = sorted(Kind, key=lambda kind: SPECS[kind].label is None)
+"""Node kinds first: relationship rows name their endpoints through the nodes read."""
+
+
+def _read_kind(tx: ManagedTransaction, kind: Kind) -> neo4j.Record:
+    record: neo4j.Record = tx.run(cypher.read_columns(kind)).single(strict=True)
+    return record
+
+
+def _one_ahead(
+    pool: ThreadPoolExecutor, read: Callable[[Kind], neo4j.Record], kinds: list[Kind]
+) -> Iterator[tuple[Kind, neo4j.Record]]:
+    """Each kind's record in order, the next one already being read on ``pool``."""
+    pending = pool.submit(read, kinds[0])
+    for i, kind in enumerate(kinds):
+        record = pending.result()
+        if i + 1 < len(kinds):
+            pending = pool.submit(read, kinds[i + 1])
+        yield kind, record
+
+
+class _UnknownEndpoint(Exception):
+    """A relationship of ``kind`` joins a node the snapshot did not read."""
+
+    def __init__(self, kind: Kind) -> None:
+        self.kind = kind
+
+
+def _build_kinds(records: Iterable[tuple[Kind, neo4j.Record]]) -> dict[Kind, list[Any]]:
+    """Row objects per kind from ``cypher.read_columns`` records, in ``_READ_ORDER``."""
+    rows: dict[Kind, list[Any]] = {}
+    names: dict[int, str] = {}  # internal node id -> the node's id, for endpoints
+    with gc_paused():
+        for kind, record in records:
+            columns = record["rows"]
+            if SPECS[kind].label is not None:
+                at = SPECS[kind].columns.index("id")
+                names.update(zip(record["refs"], [row[at] for row in columns], strict=True))
+            elif not _name_endpoints(kind, columns, names):
+                raise _UnknownEndpoint(kind)
+            del record
+            rows[kind] = build_rows(kind, columns)
+            del columns  # the decoded lists go before the next kind is built
+    return rows
 
 
 class Neo4jStore:
@@ -127,14 +189,23 @@ class Neo4jStore:
             tx.run(cypher.LOCK_REVISION).consume()
             report = UpsertReport(dry_run=dry_run)
             total, done = len(batch), 0
-            for kind in Kind:
-                rows = batch.rows.get(kind)
-                if not rows:
-                    continue
+            kinds = [kind for kind in Kind if batch.rows.get(kind)]
+            # asked before the first write: with a large transaction state, every count
+            # would visit all of it
+            stored = {kind: self._any_stored(tx, kind) for kind in kinds}
+            for kind in kinds:
+                rows = batch.rows[kind]
                 counts = report.by_kind.setdefault(kind, Counts())
+                key_of = SPECS[kind].key_of
+                # None: rows of this kind are stored, so any key may be; else the kind was
+                # empty and only keys an earlier chunk of this batch created can be stored
+                seen: set[Key] | None = None if stored[kind] else set()
                 for chunk in chunked(rows, WRITE_CHUNK):
-                    existing = self._fetch(tx, kind, chunk)
+                    wanted = chunk if seen is None else [r for r in chunk if key_of(r) in seen]
+                    existing = self._fetch(tx, kind, wanted) if wanted else {}
                     writes = plan(kind, chunk, existing, counts)
+                    if seen is not None:
+                        seen.update(w.key for w in writes if w.created)
                     # creations first: a key twice in one chunk is planned as a creation
                     # and then an update of what was just created
                     self._write(tx, kind, [w.props for w in writes if w.created], new=True)
@@ -153,6 +224,16 @@ class Neo4jStore:
         except _RollBack as rb:
             return rb.report
         return result
+
+    def _any_stored(self, tx: ManagedTransaction, kind: Kind) -> bool:
+        """Whether any row of ``kind`` is stored.
+
+        A count by label or type alone is read from Neo4j's counts store, without a scan,
+        plus what this transaction changed (which Neo4j works out by visiting its whole
+        transaction state: ask before writing). It lets the first load of a kind skip the
+        lookups of keys that cannot be stored.
+        """
+        return bool(tx.run(cypher.count(kind)).single(strict=True)["stored"])
 
     def _fetch(self, tx: ManagedTransaction, kind: Kind, rows: Any) -> dict[Key, Props]:
         spec = SPECS[kind]
@@ -249,32 +330,48 @@ class Neo4jStore:
         the price of waiting for the running writer.
         """
         for _ in range(SNAPSHOT_ATTEMPTS):
-            snap: NetworkSnapshot | None = self._run(self._read_snapshot, write=False)
+            snap = self._read_snapshot()
             if snap is not None:
                 return snap
-        locked: NetworkSnapshot = self._run(
-            lambda tx: self._read_snapshot(tx, locked=True), write=True
-        )
+        locked: NetworkSnapshot = self._run(self._read_snapshot_locked, write=True)
         return locked
 
-    def _read_snapshot(
-        self, tx: ManagedTransaction, locked: bool = False
-    ) -> NetworkSnapshot | None:
-        """The snapshot, or None when a commit landed while the rows were read."""
-        if locked:
-            tx.run(cypher.LOCK_REVISION).consume()
+    def _read_snapshot(self) -> NetworkSnapshot | None:
+        """The snapshot, or None when a commit landed while the rows were read.
+
+        Each kind is read in a read transaction of its own, one kind ahead on a second
+        thread: the server collects the next kind while this thread builds the rows of
+        the last, instead of each waiting for the other. Reads are read-committed either
+        way, so separate transactions see no less consistent data than one would; the
+        revision read before and after is what tells a torn read.
+        """
+        revision = self.revision()
+
+        def read(kind: Kind) -> neo4j.Record:
+            record: neo4j.Record = self._run(lambda tx: _read_kind(tx, kind), write=False)
+            return record
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot") as pool:
+            try:
+                rows = _build_kinds(_one_ahead(pool, read, _READ_ORDER))
+            except _UnknownEndpoint:
+                return None  # a node went after the nodes were read: a commit landed
+        if self.revision() != revision:
+            return None
+        return build_snapshot(revision, rows)
+
+    def _read_snapshot_locked(self, tx: ManagedTransaction) -> NetworkSnapshot:
+        """The snapshot read in one transaction holding the revision lock (no writer runs)."""
+        tx.run(cypher.LOCK_REVISION).consume()
         revision = tx.run(cypher.READ_REVISION).single(strict=True)["revision"]
-        rows: dict[Kind, list[Any]] = {}
-        with gc_paused():
-            for kind in Kind:
-                columns = tx.run(cypher.read_columns(kind)).single(strict=True)["rows"]
-                rows[kind] = build_rows(kind, columns)
-                del columns  # the decoded lists go before the next kind arrives
-            if not locked:
-                now = tx.run(cypher.READ_REVISION).single(strict=True)["revision"]
-                if now != revision:
-                    return None
-            return build_snapshot(revision, rows)
+        try:
+            rows = _build_kinds((kind, _read_kind(tx, kind)) for kind in _READ_ORDER)
+        except _UnknownEndpoint as e:  # no commit can land: the graph holds a stray one
+            raise IccmatchError(
+                f"a {SPECS[e.kind].rel} relationship joins a node without one of the labels "
+                f"{', '.join(label.value for label in Label)}: it is not iccmatch's"
+            ) from None
+        return build_snapshot(revision, rows)
 
     def revision(self) -> int:
         def work(tx: ManagedTransaction) -> int:

@@ -17,14 +17,18 @@ from graph.model import (
     Cluster,
     Coordinator,
     Expert,
+    ExpertConflict,
     ExpertTheme,
     IndexScore,
     Kind,
+    MatchStatus,
     Network,
+    Outcome,
     PartnerInterest,
     Partnership,
     Practice,
     Stakeholder,
+    Suggestion,
     Theme,
     to_props,
 )
@@ -52,6 +56,10 @@ class NetworkSnapshot:
     partnerships: tuple[Partnership, ...] = ()
     assignments: tuple[Assignment, ...] = ()
     partner_interests: tuple[PartnerInterest, ...] = ()
+    match_statuses: tuple[MatchStatus, ...] = ()
+    outcomes: tuple[Outcome, ...] = ()
+    expert_conflicts: tuple[ExpertConflict, ...] = ()
+    suggestions: tuple[Suggestion, ...] = ()
 
     def rows(self, kind: Kind) -> tuple[Any, ...]:
         rows: tuple[Any, ...] = getattr(self, kind.value)

@@ -113,6 +113,10 @@ def _row_rules(kind: Kind, obj: Any) -> list[tuple[str, str]]:
         return [("city_b", "a city cannot partner with itself")]
     if kind == Kind.PARTNER_INTERESTS and obj.city_id == obj.partner_id:
         return [("partner_id", "a city cannot be its own partner")]
+    if kind == Kind.SUGGESTIONS and obj.city_id == obj.partner_id:
+        return [("partner_id", "a city cannot be suggested to itself")]
+    if kind == Kind.MATCH_STATUSES and obj.city_a >= obj.city_b:
+        return [("city_b", "name the pair in id order, city_a before city_b (each pair once)")]
     if kind == Kind.CLUSTERS:
         if obj.lead_city and obj.lead_city not in obj.members:
             return [("lead_city", f"the lead city {obj.lead_city!r} is not among the members")]
@@ -135,7 +139,7 @@ def _reference_problems(
                 problems.append(
                     (
                         ref.field,
-                        f"{name!r} names no row of {target} (not in {target}.csv nor stored)",
+                        f"{name!r} names no row of {target} (neither in this dataset nor stored)",
                     )
                 )
     return problems

@@ -50,7 +50,7 @@ from graph.model import Kind
 from graph.sqlite_store import SqliteStore
 from ingest.load import ingest_path
 from matching.kernel.embeddings import content_hash, default_encoder
-from matching.kernel.texts import city_profiles
+from matching.kernel.texts import city_profiles, expert_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,6 +100,14 @@ def build_store(size: int, folder: Path) -> tuple[str, list[str], str]:
                 for t, v in zip(city_profiles(snap), vectors, strict=True)
             },
         )
+        # the experts' too: a server prepares expert vectors with the city profiles
+        texts = expert_texts(snap)
+        if texts:
+            ev = rng.standard_normal((len(texts), 384)).astype(np.float32)
+            ev /= np.linalg.norm(ev, axis=1, keepdims=True)
+            store.cache_vectors(
+                name, {content_hash(t): v.tobytes() for t, v in zip(texts, ev, strict=True)}
+            )
     ids = sorted(store.ids(Kind.CITIES))
     key, _ = create_key(store, "analyst")
     store.close()

@@ -8,20 +8,41 @@ on the same LP in the same process: median wall time of ``--fast-repeats`` runs 
 (after one warm-up) and of ``--repeats`` linprog runs (sparse matrix build included,
 and reported apart), their ratio, and whether the objectives agree. Then
 ``solve_fair_assignment`` at a smaller size (default 200 x 60), on a dense instance and
-a tight one (capacity 1, 20% of pairs forbidden). Machine info and the load average at
-start are included: timings on a busy machine are noisy.
+a tight one (capacity 1, 20% of pairs forbidden). Then the travel term on a synthetic
+worldwide network (``--travel-size``, default 1,500 experts x 600 clusters of 4-8 member
+cities, half of them regional, half spread over the world, one theme each): the time to
+compute the travel inputs (the distance to the members, against the centroid distance of
+the first version) and, for both affinities, the assignment's total, how many pairs have
+no expertise in their cluster's theme (and how many of those while a qualified, allowed
+expert had spare capacity), the mean distance the chosen experts travel to members, and
+their mean theme level and profile similarity (what travel is traded against).
+Machine info and the load average at start are included: timings on a busy machine are
+noisy.
+
+With ``--scale SIZE[:PATH],...`` only scale points are run, each in a child process of its
+own (so ``ru_maxrss`` is that size's peak alone): the random instance of ``instance()``
+solved once by ``solve_assignment_pairs``, with the time to make the instance and to
+solve it, the peak RSS after making it and after solving, the candidate arcs, pricing
+rounds, priced pairs and the certificate, the objective, a digest of the pairs, and the
+load average before and after. PATH forces ``dense`` or ``blockwise`` (default: what the
+solver picks for the size). ``--inputs-scale`` measures the affinity inputs the same way
+(``member_travel_km`` and ``build_affinity`` on the synthetic travel network).
 
     .venv/bin/python -m scripts.bench_experts [--out FILE] [--repeats 3] [--fast-repeats 7]
+    nice -n 10 .venv/bin/python -m scripts.bench_experts --scale 4000x4000:dense,4000x4000:blockwise
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,10 +55,17 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from matching.experts import (
+    AffinityWeights,
+    ExpertClusterData,
+    build_affinity,
     cluster_mean_affinity,
+    flow,
+    member_travel_km,
     solve_assignment,
     solve_fair_assignment,
 )
+from matching.experts.flow import solve_assignment_pairs
+from matching.kernel.geometry import distance_matrix_km, spherical_centroids
 
 
 def instance(n_e: int, n_c: int, seed: int, *, tight: bool = False) -> tuple[Any, ...]:
@@ -151,6 +179,191 @@ def bench_fair(n_e: int, n_c: int, seed: int, repeats: int, tight: bool) -> dict
     }
 
 
+def travel_network(n_e: int, n_c: int, seed: int) -> dict[str, Any]:
+    """Cities, clusters (half regional, half worldwide) and experts placed on the sphere."""
+    rng = np.random.default_rng(seed)
+    n_cities, n_themes = 10 * n_c, 10
+    lat = np.degrees(np.arcsin(rng.uniform(-0.9, 0.9, n_cities)))
+    lon = rng.uniform(-180, 180, n_cities)
+    members: list[list[int]] = []
+    for c in range(n_c):
+        size = int(rng.integers(4, 9))
+        if c % 2:  # worldwide: any cities
+            members.append(rng.choice(n_cities, size, replace=False).tolist())
+        else:  # regional: the cities nearest a random one
+            centre = int(rng.integers(n_cities))
+            near = np.argsort(distance_matrix_km(lat[[centre]], lon[[centre]], lat, lon)[0])
+            members.append(near[:size].tolist())
+    levels = np.zeros((n_e, n_themes))
+    for e in range(n_e):
+        levels[e, rng.choice(n_themes, int(rng.integers(1, 3)), replace=False)] = rng.integers(
+            1, 6, 1
+        )
+    themes = np.zeros((n_c, n_themes))
+    themes[np.arange(n_c), rng.integers(0, n_themes, n_c)] = 1.0
+    return {
+        "city_lat": lat,
+        "city_lon": lon,
+        "members": members,
+        "expert_lat": np.degrees(np.arcsin(rng.uniform(-0.9, 0.9, n_e))),
+        "expert_lon": rng.uniform(-180, 180, n_e),
+        "levels": levels,
+        "themes": themes,
+        "similarity": rng.uniform(0.0, 0.5, (n_e, n_c)),
+        "capacity": rng.integers(1, 4, n_e),
+        "demand": np.ones(n_c, dtype=np.int64),
+    }
+
+
+def travel_data(
+    net: dict[str, Any], distance_km: Any, farthest_km: Any = None
+) -> ExpertClusterData:
+    """The travel network's affinity inputs, with one choice of distance."""
+    n_e, n_c = net["levels"].shape[0], net["themes"].shape[0]
+    return ExpertClusterData(
+        similarity=net["similarity"],
+        expert_levels=net["levels"],
+        cluster_themes=net["themes"],
+        theme_names=[f"t{t}" for t in range(net["themes"].shape[1])],
+        expert_languages=np.ones((n_e, 0), dtype=bool),
+        cluster_language=np.full(n_c, -1),
+        language_names=[],
+        distance_km=distance_km,
+        farthest_km=farthest_km,
+    )
+
+
+def bench_travel(n_e: int, n_c: int, seed: int, repeats: int) -> dict[str, Any]:
+    """The first version's travel term (to the centroid, uncapped, no expertise bonus)
+    against the current one (to the members), on the same synthetic network."""
+    net = travel_network(n_e, n_c, seed)
+    e_lat, e_lon = net["expert_lat"], net["expert_lon"]
+
+    def centroid_km() -> Any:
+        c_lat, c_lon = spherical_centroids(net["city_lat"], net["city_lon"], net["members"])
+        return distance_matrix_km(e_lat, e_lon, c_lat, c_lon)
+
+    def members_km() -> Any:
+        return member_travel_km(e_lat, e_lon, net["city_lat"], net["city_lon"], net["members"])
+
+    centroid_s, _, to_centre = timed(centroid_km, repeats)
+    members_s, _, (mean_km, far_km, _) = timed(members_km, repeats)
+    out: dict[str, Any] = {
+        "experts": n_e,
+        "clusters": n_c,
+        "cities": len(net["city_lat"]),
+        "travel_inputs_s": {"centroid": round(centroid_s, 4), "members": round(members_s, 4)},
+    }
+    variants = {
+        "centroid (first version)": (
+            to_centre,
+            AffinityWeights(travel_cap_km=20100.0, expertise_over_travel=False),
+        ),
+        "members (now)": (mean_km, AffinityWeights()),
+    }
+    for label, (distance, weights) in variants.items():
+        data = travel_data(net, distance)
+        aff = build_affinity(data, weights)
+        solve_s, _, x = timed(
+            lambda aff=aff: solve_assignment(aff.score, net["capacity"], net["demand"]), repeats
+        )
+        qualified = aff.best_level > 0
+        spare = net["capacity"] - x.sum(axis=1) > 0
+        unqualified = (x == 1) & ~qualified
+        passed_over = unqualified & (qualified & spare[:, None]).any(axis=0)[None, :]
+        out[label] = {
+            "objective": round(float((aff.score * x).sum()), 4),
+            "solve_s": round(solve_s, 4),
+            "pairs": int(x.sum()),
+            "pairs_without_theme_expertise": int(unqualified.sum()),
+            "of_which_a_qualified_expert_had_spare_capacity": int(passed_over.sum()),
+            "mean_km_to_members_of_chosen_pairs": round(float(mean_km[x == 1].mean())),
+            "mean_km_to_farthest_member_of_chosen_pairs": round(float(far_km[x == 1].mean())),
+            "mean_theme_level_of_chosen_pairs": round(float(aff.best_level[x == 1].mean()), 2),
+            "mean_similarity_of_chosen_pairs": round(float(net["similarity"][x == 1].mean()), 3),
+        }
+    return out
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set so far (ru_maxrss is in KiB on Linux)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def load() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def scale_point(n_e: int, n_c: int, seed: int, path: str) -> dict[str, Any]:
+    """One scale point, solved once, in this process (see the module docstring)."""
+    if path == "dense":
+        flow._BLOCKWISE_MIN_PAIRS = 2**62
+    elif path == "blockwise":
+        flow._BLOCKWISE_MIN_PAIRS = 0
+    out: dict[str, Any] = {"experts": n_e, "clusters": n_c, "pairs": n_e * n_c}
+    out["load_before"] = load()
+    start = time.perf_counter()
+    affinity, capacity, demand, _ = instance(n_e, n_c, seed)
+    made = time.perf_counter()
+    out["instance_s"] = round(made - start, 2)
+    out["peak_rss_instance_mib"] = peak_rss_mib()
+    found = solve_assignment_pairs(affinity, capacity, demand)
+    out["solve_s"] = round(time.perf_counter() - made, 2)
+    out["peak_rss_mib"] = peak_rss_mib()
+    out["load_after"] = load()
+    cert = found.certificate
+    out["path"] = "blockwise" if cert.blockwise else "dense"
+    out["total_demand"] = int(demand.sum())
+    out["assigned_pairs"] = int(found.experts.size)
+    out["valid"] = bool(
+        (np.bincount(found.clusters, minlength=n_c) == demand).all()
+        and (np.bincount(found.experts, minlength=n_e) <= capacity).all()
+        and np.unique(found.experts * n_c + found.clusters).size == found.experts.size
+    )
+    out["objective"] = float(affinity[found.experts, found.clusters].sum())
+    out["pairs_digest"] = hashlib.sha1(
+        found.experts.tobytes() + found.clusters.tobytes()
+    ).hexdigest()[:16]
+    out["certificate"] = cert.as_dict()
+    return out
+
+
+def inputs_point(n_e: int, n_c: int, seed: int) -> dict[str, Any]:
+    """The affinity inputs at one size (travel network, member distances, affinity)."""
+    out: dict[str, Any] = {"experts": n_e, "clusters": n_c, "load_before": load()}
+    start = time.perf_counter()
+    net = travel_network(n_e, n_c, seed)
+    made = time.perf_counter()
+    out["network_s"] = round(made - start, 2)
+    out["peak_rss_network_mib"] = peak_rss_mib()
+    mean_km, far_km, _ = member_travel_km(
+        net["expert_lat"], net["expert_lon"], net["city_lat"], net["city_lon"], net["members"]
+    )
+    travel = time.perf_counter()
+    out["member_travel_km_s"] = round(travel - made, 2)
+    data = travel_data(net, mean_km, far_km)
+    build_affinity(data, AffinityWeights())
+    out["build_affinity_s"] = round(time.perf_counter() - travel, 2)
+    out["peak_rss_mib"] = peak_rss_mib()
+    out["peak_rss_bytes_per_pair"] = round(out["peak_rss_mib"] * 2**20 / (n_e * n_c), 1)
+    out["load_after"] = load()
+    return out
+
+
+def in_child(flag: str, value: str, seed: int) -> dict[str, Any]:
+    """Run one point in a fresh interpreter, so its peak RSS is its own."""
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.bench_experts", flag, value, "--seed", str(seed)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return {"point": value, "failed": done.returncode, "stderr": done.stderr[-2000:]}
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
 def machine() -> dict[str, Any]:
     return {
         "cpu_count": os.cpu_count(),
@@ -183,13 +396,45 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sizes", default="1500x600,1000x500", help="EXPERTSxCLUSTERS,...")
     parser.add_argument("--fair-size", default="200x60", help="EXPERTSxCLUSTERS")
+    parser.add_argument("--travel-size", default="1500x600", help="EXPERTSxCLUSTERS")
     parser.add_argument(
         "--lp-max-pairs",
         type=int,
         default=2_000_000,
         help="run the HiGHS baseline only up to this many expert-cluster pairs",
     )
+    parser.add_argument(
+        "--scale",
+        help="only scale points, each in a child process: EXPERTSxCLUSTERS[:dense|blockwise],...",
+    )
+    parser.add_argument(
+        "--inputs-scale", help="with --scale: also the affinity inputs at EXPERTSxCLUSTERS,..."
+    )
+    parser.add_argument("--scale-one", help=argparse.SUPPRESS)  # EXPERTSxCLUSTERS[:PATH]
+    parser.add_argument("--inputs-one", help=argparse.SUPPRESS)  # EXPERTSxCLUSTERS
     args = parser.parse_args(argv)
+
+    if args.scale_one or args.inputs_one:  # a child: one point, JSON on stdout
+        if args.scale_one:
+            size, _, path = args.scale_one.partition(":")
+            point = scale_point(*parse_size(size), args.seed, path or "auto")
+        else:
+            point = inputs_point(*parse_size(args.inputs_one), args.seed)
+        print(json.dumps(point))
+        return
+    if args.scale:
+        scale: dict[str, Any] = {"machine": machine(), "seed": args.seed}
+        scale["scale"] = [in_child("--scale-one", s, args.seed) for s in args.scale.split(",")]
+        if args.inputs_scale:
+            scale["inputs_scale"] = [
+                in_child("--inputs-one", s, args.seed) for s in args.inputs_scale.split(",")
+            ]
+        scale["load_average_at_end"] = load()
+        text = json.dumps(scale, indent=2)
+        print(text)
+        if args.out:
+            args.out.write_text(text + "\n")
+        return
 
     report: dict[str, Any] = {
         "machine": machine(),
@@ -204,6 +449,7 @@ def main(argv: list[str] | None = None) -> None:
     report["fair_assignment"] = [
         bench_fair(fair_e, fair_c, args.seed, args.fast_repeats, tight) for tight in (False, True)
     ]
+    report["travel"] = bench_travel(*parse_size(args.travel_size), args.seed, args.repeats)
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:

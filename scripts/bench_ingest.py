@@ -17,6 +17,15 @@ of one case never leak into the next):
    row (one transaction each), wipe, ingest them again as one batch on the now warm
    store; report rows/s and the batch/naive ratios.
 
+The ``neo4j-bulk`` case (``--stores neo4j-bulk``, or ``--bulk`` beside the others) is a
+first load with Neo4j's bulk importer instead of ``upsert``: in its child process it
+times ``graph.neo4j_bulk.write_import`` (the CSV files), ``scripts/neo4j-local import``
+(``neo4j-admin database import full`` into a new home), the server's start on that home
+and the first ``snapshot()`` (which must hold every row of the batch), then, apart, the
+first write that creates the constraints (``Neo4jStore._ensure_schema``); relationships/s
+is reported for the files + import and for the whole first load (files + import + start
++ first snapshot).
+
 Memory is the resident set (RSS) from ``/proc``: before each call the kernel's peak
 counter is reset (``/proc/PID/clear_refs``), so "peak" is the highest RSS reached during
 the call minus the RSS just before it. This counts what the call really took from the
@@ -29,6 +38,7 @@ Usage::
     .venv/bin/python -m scripts.bench_ingest --sizes 1000 --stores sqlite
     .venv/bin/python -m scripts.bench_ingest --neo4j-url bolt://127.0.0.1:7687  # WIPES it
     .venv/bin/python -m scripts.bench_ingest --out bench.json --case-timeout 900
+    .venv/bin/python -m scripts.bench_ingest --stores neo4j-bulk --sizes 10000 --naive-cities 0
 """
 
 from __future__ import annotations
@@ -61,6 +71,7 @@ NEO4J_LOCAL = ROOT / "scripts" / "neo4j-local" / "neo4j-local"
 MIB = 1024 * 1024
 TARGETS = {
     "neo4j_relationships_per_s": 20_000,
+    "neo4j_bulk_first_load_relationships_per_s": 20_000,
     "sqlite_relationships_per_s": 50_000,
     "snapshot_cities": 100_000,
     "snapshot_max_s": 10.0,
@@ -86,6 +97,13 @@ DEFINITIONS = {
     "JVM heap in use before/after each GC during the call (from -Xlog:gc)",
     "reingest": "the same batch upserted again into the filled store: must report 0 changed",
     "naive": "the same rows, one store.upsert (one transaction) per row, in load order",
+    "neo4j-bulk": "first load with neo4j-admin database import full: files_s (write_import), "
+    "import_s (scripts/neo4j-local import, a JVM of its own), start_s (the server on the "
+    "imported home, until Bolt answers), snapshot_s (the first Neo4jStore.snapshot()); "
+    "load_relationships_per_s = relationships / (files_s + import_s); "
+    "first_load_relationships_per_s = relationships / (files_s + import_s + start_s + "
+    "snapshot_s); schema_s: the first write (an empty upsert) creating the constraints "
+    "on the imported data, not in either rate",
 }
 
 
@@ -288,9 +306,25 @@ def _note(path: Path | None, **fields: Any) -> None:
             fh.write(json.dumps(fields) + "\n")
 
 
+def _generated(spec: dict[str, Any], out: dict[str, Any]) -> tuple[Any, Any, int, int]:
+    """The case's generated network and its batch, timed and counted into ``out``."""
+    t0 = time.perf_counter()
+    data = netgen.generate(spec["cities"], spec["seed"])
+    out["generate_s"] = round(time.perf_counter() - t0, 3)
+    st = netgen.stats(data)
+    n_rows, n_rels = st["rows"], st["relationships"]
+    out.update(rows=n_rows, relationships=n_rels, dataset=st)
+    t0 = time.perf_counter()
+    batch = netgen.to_batch(data, validate=False)
+    out["batch_build_s"] = round(time.perf_counter() - t0, 3)
+    return data, batch, n_rows, n_rels
+
+
 def run_case(spec: dict[str, Any]) -> dict[str, Any]:
     """Runs in a child process: one store, one size; returns the result as a dict."""
     logging.getLogger("neo4j").setLevel(logging.ERROR)  # "unknown label" notices on an empty db
+    if spec["store"] == "neo4j-bulk":
+        return run_bulk_case(spec)
     from graph.model import Kind
     from graph.store import GraphBatch
 
@@ -300,15 +334,7 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
     meter = Meter(spec.get("server_pid"), Path(spec["gc_log"]) if spec.get("gc_log") else None)
     out: dict[str, Any] = {"store": store_name, "cities": n}
 
-    t0 = time.perf_counter()
-    data = netgen.generate(n, spec["seed"])
-    out["generate_s"] = round(time.perf_counter() - t0, 3)
-    st = netgen.stats(data)
-    n_rows, n_rels = st["rows"], st["relationships"]
-    out.update(rows=n_rows, relationships=n_rels, dataset=st)
-    t0 = time.perf_counter()
-    batch = netgen.to_batch(data, validate=False)
-    out["batch_build_s"] = round(time.perf_counter() - t0, 3)
+    data, batch, n_rows, n_rels = _generated(spec, out)
 
     url = _fresh_url(store_name, tmp, spec.get("neo4j_url"), "bench")
     store = _open(store_name, url)
@@ -373,6 +399,128 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
 
     if spec.get("naive"):
         out["naive"] = _run_naive(spec, data, batch, n_rows, n_rels, tmp, progress_file)
+    return out
+
+
+def _tool_summary(text: str) -> dict[str, Any]:
+    """What neo4j-admin's import says of itself at the end (its own time, peak memory)."""
+    out: dict[str, Any] = {}
+    for key, pattern in (
+        ("tool_done", r"IMPORT DONE in (.+?)\.?\s*$"),
+        ("tool_peak_memory", r"Peak memory usage: ([^\n]+)"),
+        ("tool_nodes", r"^\s*(\d+) nodes$"),
+        ("tool_relationships", r"^\s*(\d+) relationships$"),
+    ):
+        m = re.search(pattern, text, re.M)
+        if m:
+            out[key] = m.group(1).strip()
+    return out
+
+
+def run_bulk_case(spec: dict[str, Any]) -> dict[str, Any]:
+    """One first load with the bulk importer (see the module docstring), in a child process.
+
+    The server is started and stopped here, on a new home under ``tmp``; the parent stops
+    it again if this process is killed.
+    """
+    from graph.model import Kind
+    from graph.neo4j_bulk import write_import
+    from graph.neo4j_store import Neo4jStore
+    from graph.store import GraphBatch
+
+    n = spec["cities"]
+    tmp = Path(spec["tmp"])
+    home, folder = tmp / "neo4j", tmp / "import"
+    out: dict[str, Any] = {"store": "neo4j-bulk", "cities": n}
+    meter = Meter()
+
+    data, batch, n_rows, n_rels = _generated(spec, out)
+    if spec.get("validate"):
+        # what `iccmatch neo4j-import` adds before the files (pydantic + references, no
+        # CSV reading), as the sqlite case reports it: in neither rate, like upsert's
+        _note(Path(spec["progress"]), phase="validate", started=True)
+        with meter.measure() as m:
+            checked = netgen.to_batch(data, validate=True)
+        m["rows_per_s"] = round(n_rows / max(m["s"], 1e-9))
+        m["ok"] = len(checked) == n_rows
+        out["validate"] = m
+        del checked
+    del data
+
+    _note(Path(spec["progress"]), phase="files", started=True)
+    with meter.measure() as m:
+        files = write_import(batch, folder)
+    m.update(
+        files=len(files.files),
+        nodes=files.nodes,
+        relationships=files.relationships,
+        multiline=files.multiline,
+        mib=round(sum(f.path.stat().st_size for f in files.files) / MIB, 1),
+        ok=files.relationships == n_rels
+        and files.nodes == out["dataset"]["node_rows"] + 1,  # + revision
+    )
+    out["files"] = m
+
+    env = dict(os.environ)
+    env.pop("NEO4J_LOCAL_JAVA_OPTS", None)
+    env["NEO4J_LOCAL_IMPORT_HEAP"] = spec.get("import_heap") or "1g"
+    extra = (
+        [f"--max-off-heap-memory={spec['import_off_heap']}"] if spec.get("import_off_heap") else []
+    )
+    _note(Path(spec["progress"]), phase="import", started=True)
+    t0 = time.perf_counter()
+    res = subprocess.run(
+        [str(NEO4J_LOCAL), "import", "--data", str(home), "--", *extra, *files.arguments()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=spec.get("phase_timeout") or 600,
+    )
+    import_s = time.perf_counter() - t0
+    (tmp / "import.log").write_text(res.stdout + res.stderr)
+    out["import"] = {
+        "s": round(import_s, 3),
+        "ok": res.returncode == 0,
+        **_tool_summary(res.stdout),
+    }
+    if res.returncode != 0:
+        out["import"]["stderr_tail"] = (res.stdout + res.stderr)[-3000:]
+        return out
+    files_s = out["files"]["s"]
+    out["load"] = {"s": round(files_s + import_s, 3), **_rates(n_rows, n_rels, files_s + import_s)}
+
+    server = LocalNeo4j(home, spec["neo4j_heap"], spec["neo4j_pagecache"])
+    try:
+        _note(Path(spec["progress"]), phase="start", started=True)
+        start_s = server.start()
+        out["start"] = {"s": round(start_s, 3)}
+        meter = Meter(server.pid, server.gc_log)
+        store = Neo4jStore(server.url)
+        try:
+            _note(Path(spec["progress"]), phase="snapshot", started=True)
+            with meter.measure() as m:
+                snap = store.snapshot()
+            counts = snap.counts()
+            m["rows"] = sum(counts.values())
+            m["revision"] = snap.revision
+            m["ok"] = snap.revision == 1 and all(
+                counts.get(k.value, 0) == len(batch.rows.get(k, ())) for k in Kind
+            )
+            out["snapshot"] = m
+            del snap
+            whole = files_s + import_s + start_s + m["s"]
+            out["first_load"] = {"s": round(whole, 3), **_rates(n_rows, n_rels, whole)}
+            _note(Path(spec["progress"]), phase="schema", started=True)
+            with meter.measure() as m:
+                report = store.upsert(GraphBatch())  # the first write: the constraints
+            m["ok"] = report.changed == 0
+            out["schema"] = m
+        finally:
+            store.close()
+        out["store_size_mib"] = server.disk_mib()
+        out["import_files_mib"] = out["files"]["mib"]
+    finally:
+        server.stop()
     return out
 
 
@@ -556,7 +704,7 @@ def _machine(args: argparse.Namespace) -> dict[str, Any]:
         m = re.search(r"MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text())
         if m:
             info["mem_total_gib"] = round(int(m.group(1)) / 1024 / 1024, 1)
-    if "neo4j" in args.stores:
+    if any(store.startswith("neo4j") for store in args.stores):
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             java = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=30)
             info["java"] = (java.stderr.splitlines() or [""])[0]
@@ -594,8 +742,25 @@ def _targets(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "by_size": by_size,
                 "pass": all(v["pass"] for v in by_size.values()),
             }
+    bulk = {
+        str(r["cities"]): {
+            "first_load_relationships_per_s": r.get("first_load", {}).get("relationships_per_s"),
+            "pass": r.get("first_load", {}).get("relationships_per_s", 0)
+            >= TARGETS["neo4j_bulk_first_load_relationships_per_s"]
+            and r.get("snapshot", {}).get("ok", False),
+            **({"error": r["error"]} if "error" in r else {}),
+        }
+        for r in results
+        if r["store"] == "neo4j-bulk"
+    }
+    if bulk:
+        out["neo4j_bulk_first_load"] = {
+            "target_relationships_per_s": TARGETS["neo4j_bulk_first_load_relationships_per_s"],
+            "by_size": bulk,
+            "pass": all(v["pass"] for v in bulk.values()),
+        }
     for r in results:
-        if r["cities"] != TARGETS["snapshot_cities"]:
+        if r["cities"] != TARGETS["snapshot_cities"] or r["store"] == "neo4j-bulk":
             continue
         snap = r.get("snapshot", {})
         peak_mib = snap.get("peak_rss_delta_mib", snap.get("peak_rss_delta_mib_lower_bound"))
@@ -641,7 +806,23 @@ def _naive_summary(results: list[dict[str, Any]], naive_size: int) -> dict[str, 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
-    ap.add_argument("--stores", nargs="+", choices=["sqlite", "neo4j"], default=["sqlite", "neo4j"])
+    ap.add_argument(
+        "--stores",
+        nargs="+",
+        choices=["sqlite", "neo4j", "neo4j-bulk"],
+        default=["sqlite", "neo4j"],
+        help="neo4j-bulk: a first load with neo4j-admin's importer (see the docstring)",
+    )
+    ap.add_argument("--bulk", action="store_true", help="add the neo4j-bulk case to --stores")
+    ap.add_argument(
+        "--import-heap",
+        default=os.environ.get("NEO4J_LOCAL_IMPORT_HEAP", "1g"),
+        help="JVM heap of the bulk importer (most of its memory is off-heap)",
+    )
+    ap.add_argument(
+        "--import-off-heap",
+        help="the importer's --max-off-heap-memory (default: its own, 90%% of free memory)",
+    )
     ap.add_argument(
         "--neo4j-url",
         help="use this server (WIPED before each case) instead of "
@@ -693,6 +874,8 @@ def main(argv: list[str] | None = None) -> int:
     if args._case:
         print(json.dumps(run_case(json.loads(args._case))))
         return 0
+    if args.bulk and "neo4j-bulk" not in args.stores:
+        args.stores.append("neo4j-bulk")
 
     started = datetime.now(UTC)
     t_all = time.perf_counter()
@@ -728,12 +911,23 @@ def main(argv: list[str] | None = None) -> int:
                 "seed": args.seed,
                 "tmp": str(tmp),
                 "progress": str(tmp / "progress.jsonl"),
-                "validate": store == "sqlite" and not args.no_validate and n in sizes,
-                "naive": n == naive_size,
+                "validate": store in ("sqlite", "neo4j-bulk")
+                and not args.no_validate
+                and n in sizes,
+                "naive": n == naive_size and store != "neo4j-bulk",
                 "naive_max_s": args.naive_max_s,
                 "phase_timeout": args.phase_timeout,
             }
             server = None
+            if store == "neo4j-bulk":
+                if n not in sizes:
+                    continue  # no naive baseline for a bulk load
+                spec.update(
+                    neo4j_heap=args.neo4j_heap,
+                    neo4j_pagecache=args.neo4j_pagecache,
+                    import_heap=args.import_heap,
+                    import_off_heap=args.import_off_heap,
+                )
             try:
                 if store == "neo4j":
                     if args.neo4j_url:
@@ -772,6 +966,8 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 if server is not None:
                     server.stop()
+                if store == "neo4j-bulk":  # the case's own server, if its process was killed
+                    LocalNeo4j(tmp / "neo4j", args.neo4j_heap, args.neo4j_pagecache).stop()
                 shutil.rmtree(tmp, ignore_errors=True)
             if "dataset" in result:
                 doc["datasets"][str(n)] = result.pop("dataset")
@@ -779,7 +975,12 @@ def main(argv: list[str] | None = None) -> int:
                 doc["results"].append(result)
             else:
                 doc.setdefault("naive_only_results", []).append(result)
-            summary = {k: result.get(k, {}).get("s") for k in ("upsert", "snapshot", "reingest")}
+            phases = (
+                ("files", "import", "start", "snapshot", "first_load", "schema")
+                if store == "neo4j-bulk"
+                else ("upsert", "snapshot", "reingest")
+            )
+            summary = {k: result.get(k, {}).get("s") for k in phases}
             _log(f"case {store} {n}: {result.get('error') or summary}")
 
     everything = doc["results"] + doc.get("naive_only_results", [])

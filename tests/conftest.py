@@ -14,6 +14,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -61,17 +62,26 @@ class LocalNeo4j:
         self._run("stop")
 
 
+def _no_neo4j(detail: str) -> NoReturn:
+    """Skip without Neo4j, or fail when ICCMATCH_REQUIRE_NEO4J=1 (CI)."""
+    if _require_neo4j():
+        pytest.fail(f"Neo4j could not be started and ICCMATCH_REQUIRE_NEO4J=1: {detail}")
+    pytest.skip(f"no Neo4j: {detail}")
+
+
+def need_neo4j_local() -> None:
+    """scripts/neo4j-local needs Java and Maven: without them, ``_no_neo4j``."""
+    if shutil.which("java") is None or shutil.which("mvn") is None:
+        _no_neo4j("java and mvn are needed to run scripts/neo4j-local")
+
+
 def _started(server: LocalNeo4j) -> LocalNeo4j:
     """Start ``server``; without Neo4j, skip, or fail when ICCMATCH_REQUIRE_NEO4J=1 (CI)."""
+    need_neo4j_local()
     try:
-        if shutil.which("java") is None or shutil.which("mvn") is None:
-            raise RuntimeError("java and mvn are needed to run scripts/neo4j-local")
         server.start()
     except (RuntimeError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
-        detail = getattr(e, "stderr", "") or str(e)
-        if _require_neo4j():
-            pytest.fail(f"Neo4j could not be started and ICCMATCH_REQUIRE_NEO4J=1: {detail}")
-        pytest.skip(f"no Neo4j: {detail}")
+        _no_neo4j(getattr(e, "stderr", "") or str(e))
     return server
 
 

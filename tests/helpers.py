@@ -167,3 +167,32 @@ def batch_of(folder: Path) -> GraphBatch:
     errors = raw.errors + checked.errors
     assert not errors, [str(e) for e in errors]
     return checked.batch
+
+
+def wait_ready(client: Any, timeout_s: float = 120) -> dict[str, Any]:
+    """``/health/ready``'s body once it says ready (a server prepares its first revision
+    before it is ready; the wait is bounded, and a server that never gets there fails)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        r = client.get("/health/ready")
+        if r.status_code == 200 or time.monotonic() > deadline:
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+        assert r.status_code == 503, r.text
+        time.sleep(0.05)
+
+
+def wait_serving(client: Any, revision: int, timeout_s: float = 60) -> dict[str, Any]:
+    """``/health/ready``'s body once the server answers from ``revision`` (a revision
+    written elsewhere, or by an API ingest, is prepared in the background first)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body = dict(client.get("/health/ready").json())
+        if body["preparation"]["serving_revision"] == revision:
+            return body
+        assert time.monotonic() < deadline, f"revision {revision} not served: {body}"
+        time.sleep(0.05)

@@ -65,6 +65,11 @@ async def ingest(
             raise InvalidInput(f"send application/json or application/zip, not {kind!r}")
         report = ingest_path(target, service.store, dry_run=dry_run, skip_invalid=skip_invalid)
     out = IngestReportOut.from_report(report)
+    if report.written:
+        # embeddings, index and partner model for the new revision, in the background;
+        # until they are ready, answers come from the last revision (/health/ready shows it)
+        service.refresh_in_background()
+        out.preparing = True
     if report.errors and not skip_invalid:
         raise InvalidInput(
             f"{len(report.errors)} bad rows; nothing was written",

@@ -1,10 +1,10 @@
-"""The web pages: four HTML pages at ``/``, their own static files, and an allow-list of vendor files.
+"""The web pages: five HTML pages at ``/`` and their static files, all served by this process.
 
-Everything is served from this process; nothing is fetched from another address at run
-time. Our own files live in ``api/web/static``; the third-party files come from npm
-(``npm ci --prefix api/web``) and only those named in ``VENDOR`` are served, under
-``/static/vendor/<name>``. There is no directory listing and no path is ever joined from
-the request: a request names a key of a dictionary built at import time, or gets a 404.
+Nothing is fetched from another address at run time. Our own files and the few vendored
+browser libraries (``api/web/static/vendor``, copied from npm with their licences by
+``scripts/vendor_web.py``) ship inside the package, so a plain ``pip install .`` serves
+working pages. There is no directory listing and no path is ever joined from the request:
+a request names a key of a dictionary built at import time, or gets a 404.
 
 The pages call the same ``/v1`` API as everyone else, with the API key the user pastes.
 """
@@ -22,7 +22,6 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 WEB = Path(__file__).resolve().parents[1] / "web"
 PAGES_DIR = WEB / "pages"
 STATIC_DIR = WEB / "static"
-NODE_MODULES = WEB / "node_modules"
 
 PAGES: dict[str, str] = {
     "/": "index.html",
@@ -32,15 +31,6 @@ PAGES: dict[str, str] = {
     "/network": "network.html",
 }
 """URL -> page file in api/web/pages."""
-
-VENDOR: dict[str, str] = {
-    "cytoscape.min.js": "cytoscape/dist/cytoscape.min.js",
-    "d3-array.min.js": "d3-array/dist/d3-array.min.js",
-    "d3-geo.min.js": "d3-geo/dist/d3-geo.min.js",
-    "topojson-client.min.js": "topojson-client/dist/topojson-client.min.js",
-    "countries-110m.json": "world-atlas/countries-110m.json",
-}
-"""The only npm files served: /static/vendor/<key> -> api/web/node_modules/<value>."""
 
 MEDIA = {
     ".js": "text/javascript; charset=utf-8",
@@ -84,14 +74,11 @@ def _page(url: str) -> str:
 
 
 def _static_files() -> dict[str, Path]:
-    files = {
+    return {
         p.relative_to(STATIC_DIR).as_posix(): p
         for p in STATIC_DIR.rglob("*")
         if p.is_file() and p.suffix in MEDIA
     }
-    for name, rel in VENDOR.items():
-        files[f"vendor/{name}"] = NODE_MODULES / rel
-    return files
 
 
 STATIC: dict[str, Path] = _static_files()
@@ -127,10 +114,6 @@ def static(path: Annotated[str, PathParam(max_length=200)]) -> FileResponse:
     file = STATIC.get(path)
     if file is None:
         raise HTTPException(404, f"no static file {path!r}")
-    if not file.is_file():  # a vendor file before `npm ci --prefix api/web`
-        raise HTTPException(
-            404, f"{path} is not installed: run `npm ci --prefix api/web` (scripts/setup does)"
-        )
     return FileResponse(
         file,
         media_type=MEDIA[file.suffix],

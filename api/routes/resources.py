@@ -70,6 +70,8 @@ FILTERS: dict[Kind, dict[str, str]] = {
     Kind.CLUSTERS: {"city_id": "members", "theme": "theme_ids"},
     Kind.ASSIGNMENTS: {"expert_id": "expert_id", "cluster_id": "cluster_id"},
     Kind.PARTNER_INTERESTS: {"city_id": "city_id", "status": "status"},
+    Kind.SUGGESTIONS: {"city_id": "city_id", "partner_id": "partner_id"},
+    Kind.EXPERT_CONFLICTS: {"expert_id": "expert_id", "city_id": "city_id"},
 }
 
 
@@ -207,10 +209,15 @@ READ_KINDS = (
     Kind.INDEX_SCORES,
     Kind.EXPERT_THEMES,
     Kind.PARTNERSHIPS,
+    Kind.EXPERT_CONFLICTS,
 )
 _list_route(Kind.CLUSTERS)  # accepted clusters: read here, written by accepting a proposal
 _get_route(Kind.CLUSTERS)
 _list_route(Kind.ASSIGNMENTS)  # written by POST /v1/experts/assignments with save
+_list_route(Kind.MATCH_STATUSES)  # written by POST /v1/interests/mutual/status
+_list_route(Kind.OUTCOMES)  # written by POST /v1/clusters/{id}/outcomes
+_list_route(Kind.SUGGESTIONS)  # written by POST /v1/cities/{id}/suggestions
+_get_route(Kind.OUTCOMES)
 for _kind in READ_KINDS:
     _list_route(_kind)
     if SPECS[_kind].is_node:

@@ -31,12 +31,15 @@ def write_rows(
     name: str | None = None,
     source: str = "request",
     dry_run: bool = False,
+    along: Mapping[Kind, Sequence[Mapping[str, Any]]] | None = None,
 ) -> IngestReport:
     """Check ``rows`` (interchange columns; ``None`` is an empty cell) and write them, or none.
 
     ``name`` is where the rows sit in the request body: a problem's field reads
     ``name[i].column`` (``i`` from 0), or the bare column when there is no name (one row).
-    ``source`` stands for the file name in ingest's report.
+    ``source`` stands for the file name in ingest's report. ``along``: rows of other
+    kinds that follow from these (a signed partnership from a match's status), written in
+    the same transaction and checked the same way.
     """
     columns = SPECS[kind].columns
     unknown = [(n, c) for n, row in enumerate(rows) for c in row if c not in columns]
@@ -52,8 +55,9 @@ def write_rows(
             ],
         )
     raw = [
-        RawRow(kind, source, n, {k: ("" if v is None else v) for k, v in row.items()})
-        for n, row in enumerate(rows, 1)
+        RawRow(k, source, n, {c: ("" if v is None else v) for c, v in row.items()})
+        for k, rows_of_kind in ((kind, rows), *(along or {}).items())
+        for n, row in enumerate(rows_of_kind, 1)
     ]
     report = ingest_rows(raw, [], store, dry_run=dry_run)
     if report.errors:

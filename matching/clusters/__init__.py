@@ -26,6 +26,12 @@ Hard constraints (checked on every proposal, see ``ClusterProposal.constraints``
       can be mixed; the others are reported as *relaxed*;
     * not one country / not one national network unless ``allow_single_country`` /
       ``allow_single_network``;
+    * span: no two members more than ``max_span_km`` apart (great-circle km) when the
+      request sets one: the API and CLI give geographic requests the setting
+      ``cluster_max_span_km`` (1,500 km), so a geographic cluster is a region; thematic
+      requests have none unless asked. A city with no candidate near enough is left out
+      with the reason (``"no other candidate within 1,500 km"``), never forced into a far
+      cluster;
     * locked groups together in one cluster each (``locked``: slot -> city ids; for a
       thematic request the slot names the theme: ``"education"`` or ``"education#2"``);
       excluded cities nowhere; ``n_clusters`` per theme (thematic) or in total
@@ -38,6 +44,16 @@ Objective (both methods; ``rules``)
     ``metrics``) is the affinity above which a pair counts as a good pair: the pool's
     pair ranked ``k * (target - 1) / 2`` with ``target = (min_size + max_size) / 2``, as
     in a partition into groups of the target size. It is also Leiden's CPM resolution.
+
+Fair objective (``params.fair``; ``rules``, ``exact.solve_fair``, ``fair``)
+    A placed city's *benefit* from a cluster is its priority for the theme / 5 (1 in a
+    geographic cluster) plus its mean affinity to its cluster-mates. Fair keeps the plain
+    proposal's coverage, raises the smallest benefit first (exact: lexicographic max-min
+    by bisection on CP-SAT feasibility models, then the objective at that minimum; large:
+    moves and swaps that only ever raise it), then the total. The proposal reports the
+    price: ``objective`` and ``metrics["worst_benefit"]`` beside the plain proposal's
+    ``plain_objective`` and ``plain_worst_benefit``; a fair proposal's worst-off benefit is
+    never below the plain one's on the same input.
 
 Methods
     * exact (``exact``): OR-Tools CP-SAT on all pools at once, used when the pools hold
@@ -54,7 +70,8 @@ Modules, in the order a request flows: ``model`` (input, parameters, proposal, e
 ``inputs`` and ``affinity`` (a network's arrays -> ``ClusterInput``), ``pools``
 (request -> pools, early refusals), ``rules`` (what both solvers share), ``exact``,
 ``large`` (with ``pool_state``, ``seeding``, ``repair``), ``statuses``, ``report``,
-``diagnosis``, and ``propose`` (the entry points).
+``diagnosis``, ``fair`` (the worst-off raised on the large path) and ``propose`` (the
+entry points).
 
 Infeasible requests raise :class:`ClusterInfeasible` (a ``ValueError``; HTTP 409) whose
 message names the constraint to relax and by how much; malformed input raises

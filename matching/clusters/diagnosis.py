@@ -22,6 +22,8 @@ _PARAMETER_OF = {
     "network": "allow_single_network",
     "language": "require_common_language",
     "size": "min_size",
+    "span": "max_span_km",
+    "apart": "keep_apart",
 }
 """The parameter that relaxes each rule of ``rules.VIOLATIONS``."""
 
@@ -62,6 +64,18 @@ def _relaxations(params: ClusterParams) -> list[tuple[str, ClusterParams, str]]:
                 "drop require_common_language",
             )
         )
+    if params.max_span_km is not None:
+        for factor in (2, 4):
+            wider = params.max_span_km * factor
+            probes.append(
+                (
+                    "max_span_km",
+                    replace(params, max_span_km=wider),
+                    f"raise max_span_km to {wider:,.0f}",
+                )
+            )
+    if params.keep_apart:
+        probes.append(("keep_apart", replace(params, keep_apart=()), "drop the keep-apart pairs"))
     for m in range(params.min_size - 1, 1, -1):
         probes.append(("min_size", replace(params, min_size=m), f"lower min_size to {m}"))
     if params.n_clusters is not None:
@@ -121,12 +135,23 @@ def explain_empty(
         "network": "set allow_single_network=True",
         "language": "drop require_common_language",
         "size": f"lower min_size below {params.min_size}",
+        "span": f"raise max_span_km above {params.max_span_km or 0:,.0f}",
+        "apart": "drop a keep-apart pair",
     }
     if why:
         v = why.most_common(1)[0][0]
         return ClusterInfeasible(
             f"no valid cluster could be formed for {what}: the candidate groups broke the {v} rule; {hint[v]}",
             constraint=_PARAMETER_OF[v],
+            theme=pool.key,
+        )
+    if params.max_span_km is not None:
+        return ClusterInfeasible(
+            f"no valid cluster could be formed for {what} within max_span_km "
+            f"{params.max_span_km:,.0f} km: the cities near enough to one another break another "
+            f"rule together (one country, one language, mixing); raise max_span_km above "
+            f"{params.max_span_km:,.0f} or relax one of those rules",
+            constraint="max_span_km",
             theme=pool.key,
         )
     return ClusterInfeasible(

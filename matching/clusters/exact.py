@@ -12,6 +12,8 @@ exactly. Per pool, for candidates ``i < j``:
   (``y[i, j] + z[i, l] <= 1`` when ``j`` does not speak ``l``), ``sum_l z[i, l] >= a[i]``;
 * not one country: ``sum over j in another country of y[i, j] >= a[i]``; not one national
   network: for each network ``g`` of ``i``, ``sum over j outside g of y[i, j] >= a[i]``;
+* span and keep-apart: ``y[i, j] == 0`` for a pair farther apart than ``max_span_km`` or
+  kept apart by the planner;
 * ``r[i]``: ``i`` is its cluster's smallest member (``r[i] <= a[i]``,
   ``r[i] <= 1 - y[j, i]`` for ``j < i``, ``r[i] >= a[i] - sum_{j < i} y[j, i]``), so
   ``sum r`` counts clusters: ``== n_clusters`` when given, ``>= 1`` for a pool the planner
@@ -20,6 +22,14 @@ exactly. Per pool, for candidates ``i < j``:
 * locks: members together, in a cluster apart from every other lock of the pool;
 * capacity: ``sum over pools of a[i] <= cap[i]``;
 * objective, integer-scaled: ``coverage_weight * cov[i] * a[i] + (W[i, j] - gamma) * y[i, j]``.
+
+The fair objective (:func:`solve_fair`) is lexicographic on the same model: keep the
+plain proposal's coverage, maximise the worst-off benefit ``t``, then fix it and
+maximise the objective. A member's benefit ``cov[i] + sum_j W[i, j] y[i, j] / s_i``
+(``s_i = sum_j y[i, j]``, its cluster-mates) is at least ``t`` exactly when
+``sum_j (W[i, j] + cov[i] - t) * y[i, j] >= 0`` (multiply by ``s_i > 0``; an unplaced
+city has every ``y`` at 0 and passes): linear for a fixed ``t``, so ``t`` is found by
+bisection, each probe a feasibility model hinted with the best proposal so far.
 
 There are no slot labels, so no symmetry to break. Search is deterministic: one worker, a
 fixed seed and a *deterministic* time limit (the solver's own work counter), warm-started
@@ -35,10 +45,15 @@ from typing import Any
 import numpy as np
 from ortools.sat.python import cp_model
 
-from matching.clusters.rules import PoolCluster, PoolData, Rules
+from matching.clusters.rules import PoolCluster, PoolData, Rules, objective, worst_benefit
 from matching.kernel.arrays import IntArray
 
 EXACT_HARD_LIMIT = 80  # candidate memberships; the triangle constraints grow as k**3
+FAIR_PROBES = 10
+"""Bisection steps for the worst-off benefit (a range of ~1 to within ~0.001)."""
+FAIR_TOLERANCE = 1e-3
+BENEFIT_SCALE = 1e6
+"""Integer scale of the benefit constraints: a rounded coefficient is off by 0.5e-6 at most."""
 
 _STATUS = {
     cp_model.OPTIMAL: "optimal",
@@ -117,11 +132,21 @@ def _pool(
     a = [model.new_bool_var(f"a_{p}_{i}") for i in range(k)]
     pv = _PoolVars(p, a)
     y = pv.y
+    limit = rules.min_dot
+    far = (
+        np.asarray(pool.xyz @ pool.xyz.T < limit)
+        if limit is not None and pool.xyz is not None
+        else np.zeros((k, k), dtype=bool)
+    )
+    for i, away in pool.apart.items():
+        far[i, list(away)] = True
     for i in range(k):
         for j in range(i + 1, k):
             v = model.new_bool_var(f"y_{p}_{i}_{j}")
             model.add_implication(v, a[i])
             model.add_implication(v, a[j])
+            if far[i, j]:
+                model.add(v == 0)
             y[i, j] = v
     for i in range(k):
         for j in range(i + 1, k):
@@ -308,3 +333,104 @@ def is_feasible(
     built = _model(pools, rules, cap, need, with_objective=False)
     code = _solver(time_limit_s, seed).solve(built.model)
     return code in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+
+
+def _coverage_units(pool: PoolData) -> list[int]:
+    """Each candidate's coverage as an integer: ``cov`` is a priority / 5 (or 1), so five
+    times it is exact."""
+    return [round(5 * float(c)) for c in pool.cov]
+
+
+def _fair_model(
+    pools: Sequence[PoolData],
+    rules: Rules,
+    cap: IntArray,
+    nonempty: Sequence[bool],
+    coverage_floor: int,
+    t: float,
+    with_objective: bool,
+) -> _Model:
+    """The model with the plain proposal's coverage kept and every benefit at least ``t``."""
+    built = _model(pools, rules, cap, nonempty, with_objective)
+    model = built.model
+    cover: list[Any] = []
+    for pv in built.pools:
+        pool = pools[pv.pool]
+        units = _coverage_units(pool)
+        cover.extend(u * a for u, a in zip(units, pv.a, strict=True))
+        if pool.k < 2:
+            continue
+        W = np.asarray(pool.W, dtype=np.float64)
+        for i in range(pool.k):
+            base = float(pool.cov[i]) - t
+            terms = [
+                (round(BENEFIT_SCALE * (float(W[i, j]) + base)), pv.Y(i, j))
+                for j in range(pool.k)
+                if j != i
+            ]
+            model.add(sum(w * v for w, v in terms if w) >= 0)
+    model.add(sum(cover) >= coverage_floor)
+    return built
+
+
+def solve_fair(
+    pools: Sequence[PoolData],
+    rules: Rules,
+    cap: IntArray,
+    plain: Sequence[PoolCluster],
+    time_limit_s: float,
+    seed: int,
+    nonempty: Sequence[bool] | None = None,
+) -> tuple[PoolCluster, ...]:
+    """The fair proposal, from ``plain`` (a proposal meeting every rule): lexicographic
+    max-min (see the module doc).
+
+    Bisection on the worst-off benefit ``t`` between ``plain``'s (reached) and a bound no
+    member can pass (``cov + max W``); a probe that CP-SAT proves infeasible, or cannot
+    settle in its share of ``time_limit_s``, lowers the bound, so a slow probe costs
+    fairness, never validity. Then the objective is maximised at the best ``t`` found.
+    Every answer is measured again in floating point and kept only if its worst-off
+    benefit is no lower than the best so far, so the result never has a lower worst-off
+    benefit than ``plain``.
+    """
+    need = list(nonempty) if nonempty is not None else [False] * len(pools)
+    best = tuple(plain)
+    lo = worst_benefit(pools, best)
+    if lo is None:
+        return best
+    floor = sum(_coverage_units(pools[c.pool])[i] for c in best for i in c.members)
+    hi = max(
+        float(p.cov.max()) + (float(np.asarray(p.W).max()) if p.k > 1 else 0.0)
+        for p in pools
+        if p.k
+    )
+    probe_limit = max(0.05, time_limit_s / 4.0)
+    for _ in range(FAIR_PROBES):
+        if hi - lo <= FAIR_TOLERANCE:
+            break
+        t = (lo + hi) / 2.0
+        built = _fair_model(pools, rules, cap, need, floor, t, with_objective=False)
+        _hint(built, pools, best)
+        solver = _solver(probe_limit, seed)
+        code = solver.solve(built.model)
+        if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            found = _extract(built, pools, solver.value)
+            w = worst_benefit(pools, found)
+            if w is not None and w > lo:
+                best, lo = found, w
+                continue
+        hi = t
+    # phase 2: keep the worst-off benefit reached, maximise the objective
+    built = _fair_model(pools, rules, cap, need, floor, lo - 1e-6, with_objective=True)
+    _hint(built, pools, best)
+    solver = _solver(time_limit_s, seed)
+    if solver.solve(built.model) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        found = _extract(built, pools, solver.value)
+        w = worst_benefit(pools, found)
+        if (
+            w is not None
+            and w >= lo
+            and objective(pools, rules, found) > objective(pools, rules, best) + 1e-9
+        ):
+            best = found
+    return best

@@ -9,6 +9,7 @@ and :class:`ConstraintStatus`), and the errors the API maps to HTTP 422 and 409.
 
 from __future__ import annotations
 
+import math
 import types
 from collections import Counter
 from collections.abc import Mapping
@@ -75,7 +76,9 @@ class ClusterInput:
     ``priority`` is 0-5 (0: not a priority), ``strength`` the Index score 0-100 (NaN:
     unknown), ``capacity`` the most clusters each city can be in. Optional:
     ``practices`` (``n x T`` bool: has a good practice on the theme), ``ties`` (``n x n``:
-    existing partnerships), ``joined`` (year each city joined, 0 if unknown).
+    existing partnerships), ``joined`` (year each city joined, 0 if unknown),
+    ``accepted`` (per city, the names of the accepted clusters of the running period it
+    is already in: each takes one of its clusters, ``inputs.accepted_load`` builds it).
     Arrays are copied and made read-only, so the caller's arrays are never touched.
     """
 
@@ -97,6 +100,7 @@ class ClusterInput:
     practices: BoolArray | None = None
     ties: Matrix | None = None
     joined: IntArray | None = None
+    accepted: tuple[tuple[str, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         s = object.__setattr__
@@ -143,6 +147,12 @@ class ClusterInput:
             s(self, "ties", self._matrix(self.ties, "ties", n))
         if self.joined is not None:
             s(self, "joined", self._shaped(self.joined, np.int64, (n,), "joined"))
+        if self.accepted is not None:
+            s(self, "accepted", tuple(tuple(str(x) for x in row) for row in self.accepted))
+            if len(self.accepted) != n:
+                raise ClusterInputError(
+                    f"accepted has {len(self.accepted)} entries but there are {n} cities"
+                )
         if self.priority.size and (self.priority.min() < 0 or self.priority.max() > 5):
             raise ClusterInputError("priority must be between 0 and 5 (0: not a priority)")
         known = self.strength[~np.isnan(self.strength)]
@@ -211,6 +221,17 @@ class ClusterParams:
     given. ``n_clusters`` is per theme (thematic) or in total (geographic). ``time_limit_s``
     bounds the exact solver (as CP-SAT deterministic time, so results do not depend on the
     machine's load).
+
+    ``keep_apart``: pairs of city ids that must never share a cluster (any theme); a pair
+    also locked together, or put together by a planner's edit, is refused
+    (:class:`ClusterInfeasible`, naming the pair).
+
+    ``max_span_km``: no two members of a cluster farther apart than this (None: no limit).
+    The matcher has no default of its own: the API and the CLI give geographic requests the
+    setting ``cluster_max_span_km`` and thematic ones none, unless the planner says
+    otherwise. ``fair``: keep the plain proposal's coverage, raise the worst-off city's
+    benefit first, then the total (``rules`` defines the benefit); the proposal reports
+    the price (objective and worst-off benefit with and without).
     """
 
     kind: Kind = "thematic"
@@ -234,11 +255,23 @@ class ClusterParams:
     distance_scale_km: float = 300.0
     distance_weight: float = 0.5
     newcomer_years: int = 2
+    max_span_km: float | None = None
+    fair: bool = False
+    keep_apart: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         s = object.__setattr__
         if self.themes is not None:
             s(self, "themes", tuple(self.themes))
+        pairs = []
+        for pair in self.keep_apart:
+            ids = tuple(str(c) for c in pair)
+            if len(ids) != 2 or ids[0] == ids[1]:
+                raise ClusterInputError(
+                    f"keep_apart takes pairs of two different city ids, not {list(ids)!r}"
+                )
+            pairs.append((min(ids), max(ids)))
+        s(self, "keep_apart", tuple(sorted(set(pairs))))
         s(
             self,
             "locked",
@@ -254,6 +287,12 @@ class ClusterParams:
         if self.min_size < 2:
             raise ClusterInputError(
                 f"min_size is {self.min_size}: a cluster needs at least 2 cities"
+            )
+        if self.max_span_km is not None and not (
+            math.isfinite(self.max_span_km) and self.max_span_km > 0
+        ):
+            raise ClusterInputError(
+                f"max_span_km is {self.max_span_km}: give a positive number of km, or None for no limit"
             )
         if self.max_size < self.min_size:
             raise ClusterInputError(
@@ -286,6 +325,29 @@ class ClusterParams:
 
 
 @dataclass(frozen=True, slots=True)
+class LeadRequest:
+    """The planner's choice of lead for one cluster, and what became of it.
+
+    ``honoured``: the city leads. Otherwise ``reason`` says why it cannot (not a member,
+    not strong in the theme, shares no language with some members) and ``could_lead``
+    lists the members that could, strongest first, so the planner can pick again.
+    """
+
+    city_id: str
+    honoured: bool
+    reason: str
+    could_lead: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "city_id": self.city_id,
+            "honoured": self.honoured,
+            "reason": self.reason,
+            "could_lead": list(self.could_lead),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ProposedCluster:
     """One cluster of a proposal (not yet a stored ``graph.model.Cluster`` row).
 
@@ -302,6 +364,7 @@ class ProposedCluster:
     reasons: tuple[Reason, ...]
     components: Mapping[str, float]
     locked_slot: str | None = None
+    lead_request: LeadRequest | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -315,6 +378,7 @@ class ProposedCluster:
             "reasons": [{"kind": r.kind, "text": r.text, "weight": r.weight} for r in self.reasons],
             "components": {k: round(v, 6) for k, v in self.components.items()},
             "locked_slot": self.locked_slot,
+            "lead_request": self.lead_request.to_dict() if self.lead_request else None,
         }
 
 
@@ -325,7 +389,7 @@ class UnassignedCity:
     city_id: str
     name: str
     reason: str
-    kind: str  # "excluded", "capacity", "no_theme", "language", "full", "too_few", "rules"
+    kind: str  # "excluded", "capacity", "no_theme", "language", "full", "too_few", "span", "rules"
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -365,7 +429,12 @@ class ConstraintStatus:
 
 @dataclass(frozen=True, slots=True)
 class ClusterProposal:
-    """A proposal: clusters, cities left out, objective, constraint statuses, method, seed."""
+    """A proposal: clusters, cities left out, objective, constraint statuses, method, seed.
+
+    ``fair``: made with the fair objective; then ``metrics`` also carries the price of
+    fairness: ``plain_objective`` and ``plain_worst_benefit`` (the plain proposal's, on the
+    same input) beside ``objective`` and ``worst_benefit`` (this one's).
+    """
 
     kind: Kind
     clusters: tuple[ProposedCluster, ...]
@@ -375,6 +444,11 @@ class ClusterProposal:
     method: str
     seed: int
     metrics: Mapping[str, float | int | str]
+    fair: bool = False
+    limited: Mapping[str, str] = field(default_factory=dict)
+    """City id -> why it may join fewer clusters than its capacity: the accepted clusters
+    of the running period it is already in ("already in 2 accepted clusters (Education 1,
+    Housing 3): at most 1 more")."""
 
     @property
     def hard_constraints_ok(self) -> bool:
@@ -390,4 +464,6 @@ class ClusterProposal:
             "method": self.method,
             "seed": self.seed,
             "metrics": dict(self.metrics),
+            "fair": self.fair,
+            "limited": dict(self.limited),
         }

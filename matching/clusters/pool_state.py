@@ -50,7 +50,8 @@ class PoolState:
         self.label = np.full(k, -1, dtype=np.int64)
         self.members: list[list[int]] = []
         self.slot: list[str | None] = []
-        cap_clusters = k // max(rules.min_size, 1) + len(pool.locks) + 2
+        # as many clusters as the active cities can make (more: the columns double)
+        cap_clusters = int(self.active.sum()) // max(rules.min_size, 1) + len(pool.locks) + 2
         self.S = np.zeros((k, cap_clusters), dtype=np.float64)
         self.size = np.zeros(cap_clusters, dtype=np.int64)
         self.dissolved: list[tuple[str, int]] = []
@@ -63,6 +64,27 @@ class PoolState:
         self._failed: dict[tuple[int, str], tuple[int, IntArray, IntArray, IntArray, BoolArray]]
         self._failed = {}
         self._lang_bits: IntArray | None = None  # ``f.lang`` as an array, once needed
+
+    # -- the sums, set aside between phases ----------------------------------------
+
+    def release(self) -> None:
+        """Drop ``S`` (the largest thing a pool holds) while other pools are solved;
+        :meth:`restore` rebuilds it from the members."""
+        self.S = np.zeros((self.k, 0), dtype=np.float64)
+
+    def restore(self) -> None:
+        """``S`` again, summed afresh from each cluster's members."""
+        n_c = len(self.members)
+        cols = self.size.shape[0]
+        placed = np.flatnonzero(self.label >= 0)
+        M = sp.csr_matrix(
+            (np.ones(len(placed)), (placed, self.label[placed])), shape=(self.k, cols)
+        )
+        W = self.Ws if self.Ws is not None else self.Wd
+        assert W is not None
+        S = W @ M
+        self.S = np.asarray(S.toarray() if sp.issparse(S) else S, dtype=np.float64)
+        assert self.S.shape == (self.k, cols) and n_c <= cols
 
     # -- primitives ---------------------------------------------------------------
 

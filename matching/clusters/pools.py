@@ -9,6 +9,11 @@ what a membership is worth (priority / 5) and who can lead (Index strength). A
 geographic request has one pool of every eligible city, with an affinity that blends the
 input affinity with proximity: ``(1 - w) * A / max(A) + w * exp(-distance_km / scale)``.
 
+A request with ``max_span_km`` forbids pairs farther apart than the span: their affinity
+is set to 0 in the pool (:func:`apart_beyond_span`), so Leiden never joins them and the
+resolution is read among pairs that may share a cluster; the rule itself is checked by
+``rules`` in both solvers.
+
 Building pools is also where impossible requests are caught early (:func:`build_problem`
 with ``strict``): locks that break a rule, a pool that cannot host one valid cluster.
 Each refusal is a :class:`ClusterInfeasible` that names the parameter to change and by
@@ -39,13 +44,18 @@ from matching.clusters.model import (
     ClusterInputError,
     ClusterParams,
 )
-from matching.clusters.rules import Lock, PoolData, Rules, tune_gamma
+from matching.clusters.rules import Lock, PoolData, Rules, span_dot, tune_gamma
 from matching.kernel.arrays import BoolArray, FloatArray, IntArray, Matrix
-from matching.kernel.geometry import chord_km, distance_matrix_km, unit_vectors
+from matching.kernel.geometry import EARTH_RADIUS_KM, chord_km, distance_matrix_km, unit_vectors
 from matching.kernel.wording import and_join
 
 POOL_DENSE_MAX = 2500
 """A pool of at most this many candidates gets a dense affinity matrix."""
+REGION_CITIES = 12_000
+"""A geographic request over more cities than this is solved as regional pools
+(:func:`regions`): one pool's working state grows with cities x clusters (about 20 GB
+for 100,000 cities), a region's with its own share, and no geographic cluster spans
+more than a region anyway (its members are within the span, 1,500 km by default)."""
 GEO_NEIGHBOURS = 31
 """Beyond ``POOL_DENSE_MAX``, proximity is kept for each city's nearest 31 (itself included)."""
 
@@ -95,11 +105,22 @@ def city_codes(inp: ClusterInput) -> CityCodes:
     return CityCodes(country, networks, intl)
 
 
-def effective_capacity(inp: ClusterInput, params: ClusterParams) -> IntArray:
-    """Clusters each city can join: ``params.max_per_city`` when given, else its capacity."""
+def base_capacity(inp: ClusterInput, params: ClusterParams) -> IntArray:
+    """Clusters each city can be in at all: ``params.max_per_city`` when given, else its
+    capacity (from its coordinator's hours)."""
     if params.max_per_city is not None:
         return np.full(inp.n, params.max_per_city, dtype=np.int64)
     return np.asarray(inp.capacity, dtype=np.int64).copy()
+
+
+def effective_capacity(inp: ClusterInput, params: ClusterParams) -> IntArray:
+    """New clusters each city can join: its :func:`base_capacity` less the accepted
+    clusters of the running period it is already in (``inp.accepted``), never below 0:
+    a coordinator's hours cover the clusters already running too."""
+    cap = base_capacity(inp, params)
+    if inp.accepted is not None:
+        cap = np.maximum(cap - np.fromiter((len(a) for a in inp.accepted), np.int64, inp.n), 0)
+    return cap
 
 
 def lead_capable(inp: ClusterInput, params: ClusterParams) -> BoolArray:
@@ -140,6 +161,33 @@ def apply_waivers(
     if "lead" in waived:
         lead_ok = np.ones_like(lead_ok)
     return params, lead_ok, waived
+
+
+def regions(inp: ClusterInput, idx: IntArray, together: Sequence[Sequence[int]]) -> list[IntArray]:
+    """``idx`` (global city indices) split into regions of at most ``REGION_CITIES``: each
+    part halved at the median of its widest axis (of the cities' unit vectors) until it
+    fits, then every group kept ``together`` (a planner's lock) moved whole into the region
+    of its first member. Deterministic; regions in the order of their first city."""
+    xyz = unit_vectors(inp.lat[idx], inp.lon[idx])
+    todo, done = [np.arange(len(idx))], []
+    while todo:
+        part = todo.pop()
+        if len(part) <= REGION_CITIES:
+            done.append(part)
+            continue
+        pts = xyz[part]
+        axis = int(np.argmax(pts.max(axis=0) - pts.min(axis=0)))
+        order = np.argsort(pts[:, axis], kind="stable")
+        half = len(part) // 2
+        todo += [part[order[half:]], part[order[:half]]]
+    region_of = np.empty(len(idx), dtype=np.int64)
+    for r, part in enumerate(done):
+        region_of[part] = r
+    at = {int(g): a for a, g in enumerate(idx)}
+    for group in together:
+        region_of[[at[g] for g in group]] = region_of[at[group[0]]]
+    out = [np.sort(idx[region_of == r]) for r in range(len(done))]
+    return sorted((r for r in out if len(r)), key=lambda r: int(r[0]))
 
 
 def pool_affinity(A: Matrix, idx: IntArray) -> Matrix:
@@ -187,6 +235,44 @@ def geographic_affinity(inp: ClusterInput, params: ClusterParams, idx: IntArray)
     return sp.csr_matrix(W)
 
 
+def apart_beyond_span(W: Matrix, xyz: FloatArray, span_km: float | None) -> Matrix:
+    """``W`` with 0 for every pair farther apart than ``span_km`` (unchanged without one)."""
+    if span_km is None or W.shape[0] < 2:
+        return W
+    limit = span_dot(span_km)
+    if isinstance(W, np.ndarray):
+        out = np.array(W, dtype=np.float64)
+        out[xyz @ xyz.T < limit] = 0.0
+        return out
+    coo = sp.coo_matrix(W)
+    near = np.einsum("ij,ij->i", xyz[coo.row], xyz[coo.col]) >= limit
+    return sp.csr_matrix(
+        (coo.data[near], (coo.row[near], coo.col[near])), shape=W.shape, dtype=np.float64
+    )
+
+
+def span_km_of(lat: FloatArray, lon: FloatArray) -> float:
+    """The largest great-circle distance between two of the places (0 for fewer than 2)."""
+    if len(lat) < 2:
+        return 0.0
+    return float(distance_matrix_km(lat, lon, lat, lon).max())
+
+
+def smallest_span_for(xyz: FloatArray, lat: FloatArray, lon: FloatArray, size: int) -> float:
+    """The span of the tightest group of ``size`` candidates around one of them (each
+    candidate with its ``size - 1`` nearest): a span that lets at least one such group be."""
+    from scipy.spatial import cKDTree  # only requests with a span pay its import
+
+    k = len(xyz)
+    size = min(size, k)
+    _, nb = cKDTree(xyz).query(xyz, k=size)
+    nb = np.asarray(nb).reshape(k, size)
+    best = math.inf
+    for row in nb:
+        best = min(best, span_km_of(lat[row], lon[row]))
+    return best
+
+
 def slot_theme(params: ClusterParams, inp: ClusterInput, slot: str) -> int:
     """The theme index a lock slot belongs to (-1 for geographic requests)."""
     if params.kind == "geographic":
@@ -221,6 +307,7 @@ def build_problem(inp: ClusterInput, params: ClusterParams, strict: bool = True)
     eligible = ~excluded & (cap > 0)
     params, lead_ok, waived = apply_waivers(inp, params)
     locks = _locks(inp, params, pos, excluded)
+    apart = _apart(inp, params, pos, locks)
     if strict:
         _check_locks(inp, params, cap, locks)
     themes, explicit, skipped = _pool_themes(inp, params, eligible, locks)
@@ -231,22 +318,40 @@ def build_problem(inp: ClusterInput, params: ClusterParams, strict: bool = True)
     lead_theme: list[IntArray] = []
     explicit_out: list[bool] = []
     mixed_waived: dict[int, str] = {}
+    parts: list[tuple[int, bool, IntArray, list[tuple[str, list[int]]]]] = []
     for t, is_explicit in zip(themes, explicit, strict=True):
-        key = GEO_KEY if t < 0 else inp.theme_ids[t]
         mask = eligible.copy() if t < 0 else eligible & (inp.priority[:, t] > 0)
-        my_locks = [(slot, m) for slot, (tt, m) in locks.items() if tt == t]
-        for _, m in my_locks:
+        theme_locks = [(slot, m) for slot, (tt, m) in locks.items() if tt == t]
+        for _, m in theme_locks:
             mask[m] = True
-        idx = np.flatnonzero(mask).astype(np.int64)
+        everyone = np.flatnonzero(mask).astype(np.int64)
+        if t >= 0 or params.n_clusters is not None or len(everyone) <= REGION_CITIES:
+            parts.append((t, is_explicit, everyone, theme_locks))
+            continue
+        for region in regions(inp, everyone, [m for _, m in theme_locks]):
+            inside = set(region.tolist())
+            mine = [(slot, m) for slot, m in theme_locks if m[0] in inside]
+            parts.append((t, False, region, mine))
+    n_regions = sum(1 for t, _, _, _ in parts if t < 0)
+    for t, is_explicit, idx, my_locks in parts:
+        key = GEO_KEY if t < 0 else inp.theme_ids[t]
         local = {int(g): a for a, g in enumerate(idx)}
         W, cov, st, lt, lok = _pool_arrays(inp, params, t, idx, lead_ok)
+        xyz = unit_vectors(inp.lat[idx], inp.lon[idx])
+        W = apart_beyond_span(W, xyz, params.max_span_km)
+        away = _local_apart(apart, local)
+        W = _without_pairs(W, away)
         if "lead" in waived:  # a geographic pool of a network without themes too
             lok = np.ones(len(idx), dtype=bool)
         refusal = _precheck(inp, params, key, idx, lok, st, codes.networks[idx]) if strict else None
         if refusal is not None:
             if is_explicit:
                 raise refusal
-            skipped[key] = refusal.detail
+            if t < 0 and n_regions > 1:
+                where = and_join([inp.names[int(g)] for g in idx[:3]])
+                skipped[f"{key} region of {where}"] = refusal.detail
+            else:
+                skipped[key] = refusal.detail
             continue
         intl = codes.intl[idx]
         n_int, n_nat = int(intl.sum()), int((~intl).sum())
@@ -274,6 +379,8 @@ def build_problem(inp: ClusterInput, params: ClusterParams, strict: bool = True)
                 locks=tuple(Lock(slot, tuple(local[g] for g in m)) for slot, m in my_locks),
                 n_clusters=params.n_clusters,
                 mix_allowance=allowance,
+                xyz=xyz,
+                apart=away,
             )
         )
         strengths.append(np.asarray(st, dtype=np.float64))
@@ -314,6 +421,103 @@ def _locks(
                 )
         locks[slot] = (slot_theme(params, inp, slot), members)
     return locks
+
+
+def together_slots(
+    inp: ClusterInput, params: ClusterParams, groups: Sequence[Sequence[str]]
+) -> dict[str, tuple[str, ...]]:
+    """A planner's "keep these together" groups as lock slots (``ClusterParams.locked``).
+
+    A thematic group goes to the theme its members prioritise most (among
+    ``params.themes`` when given; ties: the earlier theme), so the planner names cities,
+    never a slot; a geographic group needs no theme. Unknown cities are refused by name.
+    """
+    pos = {c: i for i, c in enumerate(inp.city_ids)}
+    out: dict[str, tuple[str, ...]] = {}
+    for k, group in enumerate(groups, 1):
+        ids = tuple(dict.fromkeys(str(c) for c in group))
+        missing = [c for c in ids if c not in pos]
+        if missing:
+            raise ClusterInputError(
+                f"keep_together names {missing[0]!r}, which is not in the network"
+            )
+        if len(ids) < 2:
+            raise ClusterInputError(f"keep_together group {k} names fewer than two cities")
+        if params.kind == "geographic" or not inp.theme_ids:
+            out[f"together-{k}"] = ids
+            continue
+        themes = (
+            [inp.theme_ids.index(t) for t in params.themes if t in inp.theme_ids]
+            if params.themes
+            else list(range(len(inp.theme_ids)))
+        )
+        rows = [pos[c] for c in ids]
+        t = max(themes, key=lambda t: (int(inp.priority[rows, t].sum()), -t))
+        out[f"{inp.theme_ids[t]}#together-{k}"] = ids
+    return out
+
+
+def _apart(
+    inp: ClusterInput,
+    params: ClusterParams,
+    pos: Mapping[str, int],
+    locks: Mapping[str, tuple[int, list[int]]],
+) -> list[tuple[int, int]]:
+    """The planner's keep-apart pairs as global indices; a pair that is also kept together
+    (one lock holds both: a lock or an edited cluster) is refused, naming the pair, since
+    no proposal can honour both."""
+    pairs: list[tuple[int, int]] = []
+    for a, b in params.keep_apart:
+        missing = [c for c in (a, b) if c not in pos]
+        if missing:
+            raise ClusterInputError(f"keep_apart names {missing[0]!r}, which is not in the network")
+        pairs.append((pos[a], pos[b]))
+    for slot, (_, members) in locks.items():
+        inside = set(members)
+        for i, j in pairs:
+            if i in inside and j in inside:
+                raise ClusterInfeasible(
+                    f"{inp.names[i]} ({inp.city_ids[i]}) and {inp.names[j]} ({inp.city_ids[j]}) "
+                    f"are to be kept apart but {_together(params, slot)} puts them in one "
+                    "cluster: drop the pair from keep_apart or take one of them out",
+                    constraint="keep_apart",
+                )
+    return pairs
+
+
+def _together(params: ClusterParams, slot: str) -> str:
+    """How a planner asked for a group, in words (a lock slot is an internal name)."""
+    label = slot.split("#", 1)[1] if "#" in slot else slot
+    return f"cluster {label!r}" if params.kind == "thematic" else f"group {label!r}"
+
+
+def _local_apart(
+    pairs: Sequence[tuple[int, int]], local: Mapping[int, int]
+) -> Mapping[int, frozenset[int]]:
+    """The keep-apart pairs inside one pool, both ways, in its local indices."""
+    away: dict[int, set[int]] = {}
+    for i, j in pairs:
+        if i in local and j in local:
+            away.setdefault(local[i], set()).add(local[j])
+            away.setdefault(local[j], set()).add(local[i])
+    return types.MappingProxyType({k: frozenset(v) for k, v in away.items()})
+
+
+def _without_pairs(W: Matrix, away: Mapping[int, frozenset[int]]) -> Matrix:
+    """``W`` with 0 between kept-apart candidates, so Leiden has no edge to join them by."""
+    if not away:
+        return W
+    rows = [i for i, js in away.items() for _ in js]
+    cols = [j for js in away.values() for j in js]
+    if isinstance(W, np.ndarray):
+        out = np.array(W, dtype=np.float64)
+        out[rows, cols] = 0.0
+        return out
+    lil = sp.lil_matrix(W)
+    lil[rows, cols] = 0.0
+    out_s = sp.csr_matrix(lil)
+    out_s.eliminate_zeros()
+    return out_s
 
 
 def _pool_themes(
@@ -390,6 +594,7 @@ def _rules(params: ClusterParams, pools: Sequence[PoolData]) -> Rules:
         single_country_ok=params.allow_single_country,
         single_network_ok=params.allow_single_network,
         coverage_weight=5.0 * params.max_size * max(spread, 1e-6),
+        max_span_km=params.max_span_km,
     )
 
 
@@ -420,6 +625,21 @@ def _check_locks(
                 constraint="max_size",
                 suggestion=len(members),
             )
+        span = params.max_span_km
+        if span is not None and len(members) > 1:
+            d = distance_matrix_km(
+                inp.lat[members], inp.lon[members], inp.lat[members], inp.lon[members]
+            )
+            if d.max() > span:
+                a, b = np.unravel_index(int(np.argmax(d)), d.shape)
+                need = math.ceil(float(d.max()))
+                raise ClusterInfeasible(
+                    f"the cities locked in slot {slot!r} are up to {d.max():,.0f} km apart "
+                    f"({inp.names[members[a]]} and {inp.names[members[b]]}) but max_span_km is "
+                    f"{span:,.0f}: raise max_span_km to {need} or unlock one of them",
+                    constraint="max_span_km",
+                    suggestion=need,
+                )
         if params.require_common_language and not inp.languages[members].all(axis=0).any():
             raise ClusterInfeasible(
                 f"the cities locked in slot {slot!r} ({and_join([inp.names[i] for i in members])}) share no "
@@ -484,6 +704,11 @@ def _precheck(
             theme=key,
             suggestion=k // lo,
         )
+    span = params.max_span_km
+    if span is not None and k >= 2:
+        refusal = _span_refusal(inp, idx, lo, span, what, key)
+        if refusal is not None:
+            return refusal
     if not lok.any():
         best = int(np.argmax(strength))
         known = strength[best] >= 0
@@ -526,6 +751,30 @@ def _precheck(
             suggestion=True,
         )
     return None
+
+
+def _span_refusal(
+    inp: ClusterInput, idx: IntArray, lo: int, span: float, what: str, key: str
+) -> ClusterInfeasible | None:
+    """Refuse a pool where no candidate has ``lo - 1`` others within the span, naming a
+    span that would let one group of ``lo`` be."""
+    from scipy.spatial import cKDTree  # only requests with a span pay its import
+
+    xyz = unit_vectors(inp.lat[idx], inp.lon[idx])
+    chord = 2.0 * math.sin(min(span / EARTH_RADIUS_KM, math.pi) / 2.0)
+    counts = cKDTree(xyz).query_ball_point(xyz, r=chord * (1 + 1e-9), return_length=True)
+    if int(np.max(counts)) >= lo:
+        return None
+    need = math.ceil(smallest_span_for(xyz, inp.lat[idx], inp.lon[idx], lo))
+    most = int(np.max(counts))
+    fix = f"raise max_span_km to {need}" + (f" or lower min_size to {most}" if most >= 2 else "")
+    return ClusterInfeasible(
+        f"no {lo} candidates for {what} lie within max_span_km {span:,.0f} km of one another "
+        f"(at most {most} do): {fix}",
+        constraint="max_span_km",
+        theme=key,
+        suggestion=need,
+    )
 
 
 def _language_groups(

@@ -4,7 +4,9 @@
 every request, and the exact CP-SAT model (``exact``) when the pools are small enough
 or it is asked for, warm-started from the heuristic's proposal and kept only when it is
 no worse; then reports (``report``). An infeasible exact model is diagnosed
-(``diagnosis``). ``evaluate_clusters`` and ``check_groups`` solve nothing: they build
+(``diagnosis``). With ``params.fair`` the plain proposal is made first, then made fair
+(``exact.solve_fair`` where the exact path ran, else ``fair.raise_worst_off``) and kept
+only if its worst-off benefit is no lower; the proposal reports both. ``evaluate_clusters`` and ``check_groups`` solve nothing: they build
 pools around groups someone already chose and report the rules as they stand.
 """
 
@@ -17,6 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from matching.clusters.diagnosis import diagnose, explain_empty
+from matching.clusters.fair import raise_worst_off
 from matching.clusters.large import solve_large
 from matching.clusters.model import (
     GEO_KEY,
@@ -34,8 +37,9 @@ from matching.clusters.pools import (
     effective_capacity,
 )
 from matching.clusters.report import report
-from matching.clusters.rules import PoolCluster, PoolData, Rules, objective
+from matching.clusters.rules import PoolCluster, PoolData, Rules, objective, worst_benefit
 from matching.clusters.statuses import constraint_statuses, violations_total
+from matching.kernel.geometry import unit_vectors
 
 
 def propose_clusters(inp: ClusterInput, params: ClusterParams = ClusterParams()) -> ClusterProposal:
@@ -85,11 +89,42 @@ def propose_clusters(inp: ClusterInput, params: ClusterParams = ClusterParams())
     for p in range(len(pools)):
         if problem.explicit[p] and not any(c.pool == p for c in raw):
             raise explain_empty(problem, p, heuristic.dissolved)
-    return report(problem, raw, method)
+    if not params.fair:
+        return report(problem, raw, method)
+    plain = raw
+    if use_exact and pools:
+        raw = exact.solve_fair(
+            pools,
+            problem.rules,
+            problem.cap,
+            plain,
+            params.time_limit_s,
+            params.seed,
+            nonempty=problem.explicit,
+        )
+        how = "max-min by CP-SAT"
+    else:
+        raw = raise_worst_off(pools, problem.rules, plain)
+        how = "worst-off raised by repair"
+    before, after = worst_benefit(pools, plain), worst_benefit(pools, raw)
+    if before is not None and after is not None and after <= before:
+        raw, how = plain, "no change kept every rule and raised the worst-off city"
+    if (before is not None and (after is None or after < before)) or violations_total(
+        problem, raw
+    ) > violations_total(problem, plain):
+        raw, how = plain, "the plain proposal was already the fairest found"
+    price = {
+        "plain_objective": objective(pools, problem.rules, plain),
+        "plain_worst_benefit": before if before is not None else 0.0,
+    }
+    return report(problem, raw, f"{method}; fair: {how}", fair=price)
 
 
 def evaluate_clusters(
-    inp: ClusterInput, params: ClusterParams, groups: Mapping[str, Sequence[str]]
+    inp: ClusterInput,
+    params: ClusterParams,
+    groups: Mapping[str, Sequence[str]],
+    leads: Mapping[str, str] | None = None,
 ) -> ClusterProposal:
     """Describe and check a planner's own clusters exactly as they stand.
 
@@ -99,7 +134,10 @@ def evaluate_clusters(
     hard rule of ``params``. A broken rule comes back as a violated constraint instead of
     :class:`ClusterInfeasible`, because a planner in the middle of an edit needs to see
     what the edit broke, not a refusal. Malformed groups (an unknown city or theme) still
-    raise :class:`ClusterInputError`.
+    raise :class:`ClusterInputError`. ``leads`` maps a slot to the lead the planner chose:
+    kept when it can lead, else the cluster's ``lead_request`` says why not and who could.
+    A keep-apart pair of ``params`` that a group puts together is refused
+    (:class:`ClusterInfeasible`): the planner asked for both, and only they can choose.
     """
     if not any(groups.values()):
         raise ClusterInputError("there is no cluster with members to check")
@@ -117,7 +155,7 @@ def evaluate_clusters(
         for p, pool in enumerate(problem.pools)
         for lock in pool.locks
     ]
-    return report(problem, raw, "evaluated as edited")
+    return report(problem, raw, "evaluated as edited", leads=dict(leads or {}))
 
 
 def check_groups(
@@ -161,6 +199,7 @@ def _problem_for_groups(
     pools: list[PoolData] = []
     raw: list[PoolCluster] = []
     everyone = np.arange(inp.n, dtype=np.int64)
+    places = unit_vectors(inp.lat, inp.lon)
     for group in groups:
         gl = sorted(int(x) for x in group)
         if params.kind == "thematic" and themes:
@@ -199,6 +238,7 @@ def _problem_for_groups(
                     mix_allowance=min(n_i, n_n)
                     if (params.mixed_membership and n_i and n_n)
                     else -1,
+                    xyz=places,
                 )
             )
         raw.append(PoolCluster(key_pool[t], tuple(gl)))
@@ -209,6 +249,7 @@ def _problem_for_groups(
         params.allow_single_country,
         params.allow_single_network,
         1.0,
+        params.max_span_km,
     )
     problem = PoolProblem(
         inp=inp,

@@ -48,6 +48,24 @@ class Repair(PoolState):
         wl = self.working_matrix(clusters).astype(np.int64)
         return np.asarray(self.pool.langs[list(nodes)].astype(np.int64) @ wl.T > 0)
 
+    def within_span_of(self, nodes: IntArray, clusters: IntArray) -> BoolArray | None:
+        """``[a, b]``: node ``nodes[a]`` is within the span of every member of cluster
+        ``clusters[b]`` and kept apart from none (None without a span or keep-apart rule)."""
+        limit = self.rules.min_dot
+        span = limit is not None and self.pool.xyz is not None
+        if not span and not self.pool.apart:
+            return None
+        xyz = self.pool.xyz
+        out = np.ones((len(nodes), len(clusters)), dtype=bool)
+        for b, c in enumerate(clusters.tolist()):
+            m = self.members[c]
+            if m and span and xyz is not None and limit is not None:
+                out[:, b] = (xyz[nodes] @ xyz[m].T >= limit).all(axis=1)
+            away = [x for i in m for x in self.pool.apart.get(i, ())]
+            if away:
+                out[:, b] &= ~np.isin(nodes, away)
+        return out
+
     def place(self) -> None:
         """Place every unplaced city into the compatible cluster with room where it adds most.
 
@@ -66,7 +84,9 @@ class Repair(PoolState):
             return
         cover = self.cw * self.pool.cov[rows]
         gain = self.S[np.ix_(rows, cols)] - self.gamma * self.size[cols][None, :] + cover[:, None]
-        gain = np.where(self.compatible(rows.tolist(), cols.tolist()), gain, -np.inf)
+        reach = self.within_span_of(rows, cols)
+        ok = self.compatible(rows.tolist(), cols.tolist())
+        gain = np.where(ok if reach is None else ok & reach, gain, -np.inf)
         speaks = self.pool.langs[rows].astype(np.int64)
         every = np.arange(len(rows))
         best = gain.argmax(axis=1)
@@ -87,6 +107,9 @@ class Repair(PoolState):
                 if self.rules.require_language:
                     shared = self.pool.langs[self.members[c]].all(axis=0).astype(np.int64)
                     column = np.where(speaks @ shared > 0, column, -np.inf)
+                if reach is not None:
+                    reach[:, b] &= self.pool.near(self.rules, int(rows[a]), rows)
+                    column = np.where(reach[:, b], column, -np.inf)
                 gain[:, b] = column
             stale = np.flatnonzero(alive & (best == b))
             if len(stale):
@@ -98,12 +121,14 @@ class Repair(PoolState):
             best_gain[better] = new[better]
 
     def fix(self) -> None:
-        """Mend clusters that break lead / mixed / country / network / size rules."""
+        """Mend clusters that break lead / mixed / country / network / size rules (a common
+        language, the span or a kept-apart pair cannot be mended by adding a city:
+        :meth:`finish` dissolves)."""
         for _round in range(4 * max(1, len(self.members))):
             broken = [
                 (c, v)
                 for c in self.live()
-                for v in sorted(self.f.violations(self.members[c]) - {"language"})
+                for v in sorted(self.f.violations(self.members[c]) - {"language", "span", "apart"})
             ]
             if not broken:
                 return
@@ -335,6 +360,7 @@ class Repair(PoolState):
                         if (
                             gains[b] > EPS
                             and self.speaks_with(i, self.members[b])
+                            and self.f.may_join(i, self.members[b])
                             and self.removable(i)
                         ):
                             self.remove(i)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import types
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,20 +23,42 @@ import scipy.sparse as sp
 from matching.clusters.model import (
     ClusterInput,
     ClusterProposal,
+    LeadRequest,
     ProposedCluster,
     UnassignedCity,
 )
-from matching.clusters.pools import PoolProblem
-from matching.clusters.rules import PoolCluster, PoolData, objective_terms, pair_sum
+from matching.clusters.pools import REGION_CITIES, PoolProblem, span_km_of
+from matching.clusters.rules import (
+    VIOLATIONS,
+    PoolCluster,
+    PoolData,
+    PoolFacts,
+    member_benefits,
+    objective_terms,
+    pair_sum,
+    worst_benefit,
+)
 from matching.clusters.statuses import constraint_statuses
 from matching.kernel.arrays import BoolArray, IntArray, Matrix
 from matching.kernel.geometry import distance_matrix_km
 from matching.kernel.wording import Reason, and_join, language_name, language_names, plural
 
 
-def report(problem: PoolProblem, raw: Sequence[PoolCluster], method: str) -> ClusterProposal:
+def report(
+    problem: PoolProblem,
+    raw: Sequence[PoolCluster],
+    method: str,
+    fair: Mapping[str, float] | None = None,
+    leads: Mapping[str, str] | None = None,
+) -> ClusterProposal:
     """The proposal for ``raw``: clusters in a stable order (per pool, locked first), the
-    cities left out, the objective, every constraint's status and the metrics."""
+    cities left out, the objective, every constraint's status and the metrics.
+
+    ``fair`` (a fair proposal) carries the plain proposal's ``plain_objective`` and
+    ``plain_worst_benefit``: with this one's they are the price of fairness. ``leads``
+    (a planner's edit, see ``evaluate_clusters``) maps a cluster's slot to the lead the
+    planner chose; every cluster is then the planner's own, so none is said to be "kept
+    together as asked"."""
     inp, params = problem.inp, problem.params
     statuses, _per = constraint_statuses(problem, raw)
     cov, coh = objective_terms(problem.pools, problem.rules, raw)
@@ -44,11 +66,15 @@ def report(problem: PoolProblem, raw: Sequence[PoolCluster], method: str) -> Clu
         raw, key=lambda c: (c.pool, c.slot is None, problem.pools[c.pool].idx[c.members[0]])
     )
     clusters: list[ProposedCluster] = []
-    counters: Counter[int] = Counter()
+    counters: Counter[str] = Counter()  # by pool key: regional pools number on
     latest = int(inp.joined.max()) if inp.joined is not None and inp.joined.size else 0
     for c in ordered:
-        counters[c.pool] += 1
-        clusters.append(describe(problem, c, counters[c.pool], latest))
+        key = problem.pools[c.pool].key
+        counters[key] += 1
+        wanted = leads.get(c.slot) if leads is not None and c.slot is not None else None
+        clusters.append(
+            describe(problem, c, counters[key], latest, wanted=wanted, edited=leads is not None)
+        )
     unassigned = unassigned_cities(problem, raw)
     placed = {int(problem.pools[c.pool].idx[i]) for c in raw for i in c.members}
     candidate_memberships = sum(p.k for p in problem.pools)
@@ -68,6 +94,9 @@ def report(problem: PoolProblem, raw: Sequence[PoolCluster], method: str) -> Clu
         "coverage": round(memberships / reachable, 6) if reachable else 0.0,
         "n_unassigned": len(unassigned),
         "mean_cohesion": round(float(np.mean([c.score for c in clusters])), 6) if clusters else 0.0,
+        "clusters_below_random_pair": sum(
+            c.score < c.components["pool_baseline"] - 1e-12 for c in clusters
+        ),
         "objective_coverage": round(cov, 6),
         "objective_cohesion": round(coh, 6),
         "coverage_weight": round(problem.rules.coverage_weight, 6),
@@ -75,44 +104,84 @@ def report(problem: PoolProblem, raw: Sequence[PoolCluster], method: str) -> Clu
         if checks
         else 100.0,
     }
+    worst = worst_benefit(problem.pools, raw)
+    metrics["worst_benefit"] = round(worst, 6) if worst is not None else 0.0
+    objective = float(problem.rules.coverage_weight * cov + coh)
+    if fair is not None:
+        metrics["plain_objective"] = round(fair["plain_objective"], 6)
+        metrics["plain_worst_benefit"] = round(fair["plain_worst_benefit"], 6)
+        metrics["price_of_fairness"] = round(fair["plain_objective"] - objective, 6)
+    if params.max_span_km is not None:
+        metrics["max_span_km"] = params.max_span_km
+    if clusters:
+        metrics["widest_span_km"] = round(max(c.components["span_km"] for c in clusters), 3)
     for pool in problem.pools:
         metrics[f"gamma.{pool.key}"] = round(pool.gamma, 6)
+    regional = [p for p in problem.pools if p.theme < 0]
+    if len(regional) > 1:
+        metrics["regional_pools"] = len(regional)
+        metrics["regional_pools_note"] = (
+            f"{sum(p.k for p in regional):,} cities, more than {REGION_CITIES:,}, were solved "
+            f"as {len(regional)} regional pools of at most {max(p.k for p in regional):,} "
+            "cities (each part halved at the median of its widest axis): no cluster takes "
+            "members from two regions"
+        )
     for key, why in problem.skipped.items():
         metrics[f"skipped.{key}"] = why
+    limited = (
+        {inp.city_ids[i]: load_note(problem, i) for i in range(inp.n) if inp.accepted[i]}
+        if inp.accepted is not None
+        else {}
+    )
     return ClusterProposal(
+        limited=types.MappingProxyType(limited),
         kind=params.kind,
         clusters=tuple(clusters),
         unassigned=tuple(unassigned),
-        objective=float(problem.rules.coverage_weight * cov + coh),
+        objective=objective,
         constraints=tuple(statuses),
         method=method,
         seed=params.seed,
         metrics=types.MappingProxyType(metrics),
+        fair=fair is not None,
     )
+
+
+def load_note(problem: PoolProblem, i: int) -> str:
+    """Why city ``i`` may join fewer new clusters: the accepted clusters of the running
+    period it is already in, named, and how many more it may join."""
+    held = problem.inp.accepted[i] if problem.inp.accepted is not None else ()
+    left = int(problem.cap[i])
+    more = f"at most {left} more" if left else "no more"
+    return f"already in {plural(len(held), 'accepted cluster')} ({', '.join(held)}): {more}"
 
 
 # --------------------------------------------------------------------------- one cluster
 
 
-def describe(problem: PoolProblem, c: PoolCluster, number: int, latest: int) -> ProposedCluster:
+def describe(
+    problem: PoolProblem,
+    c: PoolCluster,
+    number: int,
+    latest: int,
+    wanted: str | None = None,
+    edited: bool = False,
+) -> ProposedCluster:
     """Cluster ``c`` as a planner reads it; ``number`` counts clusters in its pool and
-    ``latest`` is the latest year any city joined (0: unknown)."""
+    ``latest`` is the latest year any city joined (0: unknown). ``wanted``: the lead the
+    planner chose, kept when it can lead, else refused with the reason and the members
+    who could (:func:`_lead_choice`). ``edited``: the planner made this cluster."""
     inp, params = problem.inp, problem.params
     pool = problem.pools[c.pool]
     local = list(c.members)
     g = pool.idx[local]
     names = [inp.names[i] for i in g]
     size = len(g)
-    # lead: the strongest member that can lead; with the lead rule waived, the member with
-    # the most affinity to the others (there is no strength to rank by)
-    st = problem.pool_strength[c.pool][local]
-    can = pool.lead_ok[local]
-    if "lead" in problem.waived:
-        pull = _affinity_to_others(pool.W, local)
-        order = sorted(range(size), key=lambda a: (-pull[a], int(g[a])))
-    else:
-        order = sorted(range(size), key=lambda a: (not can[a], -st[a], int(g[a])))
+    order, can, talks = _lead_order(problem, c)
     lead_a = order[0]
+    request = None
+    if wanted is not None:
+        lead_a, request = _lead_choice(problem, c, wanted, order, can, talks)
     lead_g = int(g[lead_a])
     lead_theme = int(problem.pool_lead_theme[c.pool][local][lead_a])
     # languages all members share
@@ -126,6 +195,8 @@ def describe(problem: PoolProblem, c: PoolCluster, number: int, latest: int) -> 
     theme_ids, reasons = _theme_reasons(inp, pool, g, names)
     lead_score, lead_text = _lead(problem, lead_g, lead_theme, bool(can[lead_a]))
     reasons.append(Reason("lead", lead_text))
+    if request is not None and not request.honoured:
+        reasons.append(Reason("lead_request", request.reason))
     if wl:
         reasons.append(Reason("language", f"All {size} speak {language_names(wl)}"))
     elif "common_language" in problem.waived:
@@ -161,9 +232,21 @@ def describe(problem: PoolProblem, c: PoolCluster, number: int, latest: int) -> 
             weight=1.0,
         )
     )
+    check = _cohesion_check(problem, pool, local, cohesion, baseline)
+    if check is not None:
+        reasons.append(check)
     reasons.extend(_buddies(problem, g, names, latest))
-    if c.slot is not None:
-        reasons.append(Reason("locked", f"Kept together as asked (slot {c.slot!r})"))
+    lock = next((lk for lk in pool.locks if lk.slot == c.slot), None)
+    if lock is not None and not edited:
+        asked = [inp.names[int(pool.idx[i])] for i in lock.members]
+        reasons.append(
+            Reason(
+                "locked",
+                "Kept together as asked"
+                if len(asked) == size
+                else f"{and_join(asked)} kept together as asked",
+            )
+        )
     key = pool.key if pool.theme >= 0 else "geo"
     components = {
         "size": float(size),
@@ -178,6 +261,8 @@ def describe(problem: PoolProblem, c: PoolCluster, number: int, latest: int) -> 
         "national_members": float(size - n_int),
         "existing_ties": float(existing),
         "new_ties": float(new),
+        "span_km": span_km_of(inp.lat[g], inp.lon[g]),
+        "lowest_benefit": float(member_benefits(pool, local).min()),
     }
     if not math.isnan(lead_score):
         components["lead_strength"] = lead_score  # absent when the lead qualifies by practice
@@ -192,7 +277,102 @@ def describe(problem: PoolProblem, c: PoolCluster, number: int, latest: int) -> 
         reasons=tuple(reasons),
         components=types.MappingProxyType(components),
         locked_slot=c.slot,
+        lead_request=request,
     )
+
+
+def _lead_order(problem: PoolProblem, c: PoolCluster) -> tuple[list[int], BoolArray, BoolArray]:
+    """Members (positions in ``c.members``) in the order they would lead, who can lead
+    (strong in the theme, or anyone where the rule is waived), and who *talks* to the
+    cluster: shares a language with as many members as any member does (with everyone,
+    in a cluster with a common language).
+
+    The strongest member that can lead and talks to the cluster comes first: a lead must
+    be able to run its meetings (an edit with no common language once got a lead who
+    shared no language with anyone). With the lead rule waived there is no strength to
+    rank by: the member most like the others."""
+    inp, pool = problem.inp, problem.pools[c.pool]
+    local = list(c.members)
+    g = pool.idx[local]
+    size = len(g)
+    langs = inp.languages[g].astype(np.int64)
+    if langs.shape[1] and "common_language" not in problem.waived:
+        reach = (langs @ langs.T > 0).sum(axis=1)
+        talks = np.asarray(reach == reach.max())
+    else:
+        talks = np.ones(size, dtype=bool)
+    st = problem.pool_strength[c.pool][local]
+    if "lead" in problem.waived:
+        can = np.ones(size, dtype=bool)
+        pull = _affinity_to_others(pool.W, local)
+        order = sorted(range(size), key=lambda a: (not talks[a], -pull[a], int(g[a])))
+    else:
+        can = np.asarray(pool.lead_ok[local], dtype=bool)
+        order = sorted(range(size), key=lambda a: (not can[a], not talks[a], -st[a], int(g[a])))
+    return order, can, talks
+
+
+def _lead_choice(
+    problem: PoolProblem,
+    c: PoolCluster,
+    wanted: str,
+    order: Sequence[int],
+    can: BoolArray,
+    talks: BoolArray,
+) -> tuple[int, LeadRequest]:
+    """The planner's lead when it can lead, else the usual one; and what became of the
+    request, in words, with the members who could lead instead."""
+    inp, pool = problem.inp, problem.pools[c.pool]
+    g = [int(x) for x in pool.idx[list(c.members)]]
+    ids = [inp.city_ids[i] for i in g]
+    ok = [a for a in order if can[a] and talks[a] and problem.cap[g[a]] > 0]
+    could = tuple(ids[a] for a in ok)
+    name = inp.names[inp.city_ids.index(wanted)] if wanted in inp.city_ids else wanted
+    if wanted not in ids:
+        why = "it is not a member of this cluster"
+    else:
+        a = ids.index(wanted)
+        if a in ok:
+            return a, LeadRequest(wanted, True, f"{name} leads, as the planner chose", could)
+        if not can[a]:
+            why = _not_strong(problem, c, g[a])
+        elif not talks[a]:
+            others = [inp.names[g[b]] for b in range(len(g)) if not _shares(inp, g[a], g[b])]
+            why = f"it shares no language with {and_join(others)}"
+        else:
+            why = "its coordinator has no hours for clusters"
+    alternatives = (
+        f"; members who could lead: {and_join([inp.names[inp.city_ids.index(x)] for x in could])}"
+        if could
+        else "; no member can lead"
+    )
+    lead_a = ok[0] if ok else order[0]
+    return lead_a, LeadRequest(
+        wanted, False, f"{name} ({wanted}) cannot lead: {why}{alternatives}", could
+    )
+
+
+def _shares(inp: ClusterInput, i: int, j: int) -> bool:
+    return bool((inp.languages[i] & inp.languages[j]).any())
+
+
+def _not_strong(problem: PoolProblem, c: PoolCluster, i: int) -> str:
+    """Why city ``i`` is not strong enough to lead cluster ``c``'s theme, in words."""
+    inp, params, pool = problem.inp, problem.params, problem.pools[c.pool]
+    need = f"a lead needs {params.lead_min_strength:g}"
+    if pool.theme < 0:
+        top = np.nan_to_num(inp.strength[i], nan=-1.0)
+        best = float(top.max()) if top.size else -1.0
+        scored = f"its best Index score is {best:.0f}" if best >= 0 else "it has no Index score"
+        return f"{scored} ({need}) and it has no good practice on a theme it prioritises"
+    t = pool.theme
+    score = inp.strength[i, t]
+    scored = (
+        f"it scores {score:.0f} on {inp.theme_names[t]}"
+        if not math.isnan(score)
+        else f"it has no Index score on {inp.theme_names[t]}"
+    )
+    return f"{scored} ({need}) and has no good practice on it"
 
 
 def _theme_reasons(
@@ -312,6 +492,50 @@ def _buddies(problem: PoolProblem, g: IntArray, names: Sequence[str], latest: in
     return []
 
 
+def _cohesion_check(
+    problem: PoolProblem, pool: PoolData, local: Sequence[int], cohesion: float, baseline: float
+) -> Reason | None:
+    """Why a cluster less cohesive than a random pair of its pool was kept (None when it
+    is not): the rule its weakest member's leaving would break (size, lead, language,
+    mixing, countries, networks), a planner's lock, or, failing those, that placing every
+    willing city comes first and none of its members had a closer valid cluster."""
+    if len(local) < 2 or cohesion >= baseline - 1e-12:
+        return None
+    W = pool.W
+    block = np.asarray(
+        W[np.ix_(local, local)]
+        if isinstance(W, np.ndarray)
+        else sp.csr_matrix(W)[local][:, local].toarray()
+    )
+    weakest = int(np.argmin(block.sum(axis=1)))
+    rest = [m for t, m in enumerate(local) if t != weakest]
+    broken = PoolFacts(pool, problem.rules).violations(rest)
+    words = {
+        "size": f"a cluster needs at least {problem.rules.min_size} members",
+        "lead": "it would lose its only member that can lead",
+        "language": "the others would share no language",
+        "mixed": "it would no longer mix international and national members",
+        "country": "the others are all from one country",
+        "network": "the others are all in one national network",
+    }
+    why = next((words[v] for v in VIOLATIONS if v in broken and v in words), None)
+    name = problem.inp.names[int(pool.idx[local[weakest]])]
+    if any(set(local) & set(lock.members) for lock in pool.locks):
+        because = "its members were kept together as asked"
+    elif why is not None:
+        because = f"a hard rule forced it: without {name}, its least cohesive member, {why}"
+    else:
+        because = (
+            "placing every willing city comes first and no member has a more cohesive "
+            "cluster that keeps every rule"
+        )
+    return Reason(
+        "cohesion_check",
+        f"Less cohesive than a random pair of its pool ({cohesion:.2f} against "
+        f"{baseline:.2f}); kept because {because}",
+    )
+
+
 def _mean_offdiag(W: Matrix) -> float:
     """The mean affinity of a pair of distinct candidates."""
     k = W.shape[0]
@@ -363,6 +587,7 @@ def unassigned_cities(problem: PoolProblem, raw: Sequence[PoolCluster]) -> list[
         p: np.array([problem.pools[p].langs[list(c.members)].all(axis=0) for c in clusters])
         for p, clusters in by_pool.items()
     }
+    facts = {p: PoolFacts(problem.pools[p], problem.rules) for p in by_pool}
     out: list[UnassignedCity] = []
     for i in range(inp.n):
         if i in placed:
@@ -370,6 +595,8 @@ def unassigned_cities(problem: PoolProblem, raw: Sequence[PoolCluster]) -> list[
         cid, name = inp.city_ids[i], inp.names[i]
         if i in excluded:
             out.append(UnassignedCity(cid, name, "excluded by the planner", "excluded"))
+        elif problem.cap[i] <= 0 and inp.accepted is not None and inp.accepted[i]:
+            out.append(UnassignedCity(cid, name, load_note(problem, i), "capacity"))
         elif problem.cap[i] <= 0:
             out.append(
                 UnassignedCity(
@@ -380,7 +607,7 @@ def unassigned_cities(problem: PoolProblem, raw: Sequence[PoolCluster]) -> list[
             kind, text = _outside_every_pool(problem, i, chosen)
             out.append(UnassignedCity(cid, name, text, kind))
         else:
-            kind, text = _left_out_of_pools(problem, by_pool, working, pool_of[i])
+            kind, text = _left_out_of_pools(problem, by_pool, working, pool_of[i], facts)
             out.append(UnassignedCity(cid, name, text, kind))
     return out
 
@@ -407,6 +634,7 @@ def _left_out_of_pools(
     by_pool: dict[int, list[PoolCluster]],
     working: dict[int, BoolArray],
     mine: Sequence[tuple[int, int]],
+    facts: dict[int, PoolFacts],
 ) -> tuple[str, str]:
     """(kind, reason) for a candidate no cluster took: a language or a full cluster says
     most, so either wins over the pool order."""
@@ -415,6 +643,10 @@ def _left_out_of_pools(
     for p, a in mine:
         pool = problem.pools[p]
         label = inp.theme_names[pool.theme] if pool.theme >= 0 else "geographic"
+        too_far = _too_far(problem, p, a)
+        if too_far is not None:
+            reasons.append(("span", too_far))
+            continue
         clusters = by_pool.get(p, [])
         if not clusters:
             reasons.append(("too_few", f"no valid {label} cluster could be formed"))
@@ -425,6 +657,17 @@ def _left_out_of_pools(
             for c, ok in zip(clusters, shares, strict=True)
             if ok or not params.require_common_language
         ]
+        near = [c for c in speak if facts[p].may_join(a, c.members)]
+        if speak and not near:
+            reasons.append(
+                (
+                    "span",
+                    f"every {label} cluster it shares a language with has a member more than "
+                    f"{params.max_span_km:,.0f} km away (max_span_km)",
+                )
+            )
+            continue
+        speak = near
         if not speak:
             langs = sorted(inp.language_codes[b] for b in np.flatnonzero(working[p].any(axis=0)))
             reasons.append(
@@ -447,7 +690,48 @@ def _left_out_of_pools(
         reasons.append(("rules", f"joining a {label} cluster would not improve the proposal"))
     kind, text = reasons[0]
     for k2, t2 in reasons:
-        if k2 in ("language", "full"):
+        if k2 in ("span", "language", "full"):
             kind, text = k2, t2
             break
     return kind, text
+
+
+NEAR_NAMES = 3
+"""How many near cities a left-out city's reason names."""
+
+
+def _too_far(problem: PoolProblem, p: int, a: int) -> str | None:
+    """Why candidate ``a`` of pool ``p`` cannot be in any cluster within the span, if
+    distance alone (with the language and country rules) explains it; None otherwise."""
+    params, rules = problem.params, problem.rules
+    pool = problem.pools[p]
+    span = params.max_span_km
+    if span is None or pool.xyz is None:
+        return None
+    inp = problem.inp
+    within = f"within {span:,.0f} km"
+    need = params.min_size
+    near = np.flatnonzero(pool.near(rules, a))
+    near = near[near != a]
+    names = and_join([inp.names[int(pool.idx[j])] for j in near[:NEAR_NAMES]])
+    if len(near) == 0:
+        return f"no other candidate {within} (max_span_km)"
+    if len(near) < need - 1:
+        return f"only {plural(len(near), 'other candidate')} {within} ({names}); a cluster needs {need}"
+    if rules.require_language:
+        near = near[(pool.langs[near] & pool.langs[a]).any(axis=1)]
+        if len(near) == 0:
+            return f"no candidate {within} shares a language with it"
+        if len(near) < need - 1:
+            return (
+                f"only {plural(len(near), 'candidate')} {within} "
+                f"{'shares' if len(near) == 1 else 'share'} a language with it; "
+                f"a cluster needs {need}"
+            )
+    if not rules.single_country_ok and (pool.country[near] == pool.country[a]).all():
+        country = inp.countries[int(pool.idx[a])]
+        return (
+            f"every candidate {within} that shares a language with it is in {country}, "
+            "and a cluster needs two countries"
+        )
+    return None

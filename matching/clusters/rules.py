@@ -15,7 +15,17 @@ Hard rules, per cluster
     * mixed: an international and a national-network member, where the pool requires it
       (``mix_allowance >= 0``); a pool with fewer cities of the scarcer kind than clusters
       may leave ``n_clusters - mix_allowance`` unmixed;
-    * country / network: not all in one country / one national network unless allowed.
+    * country / network: not all in one country / one national network unless allowed;
+    * span: no two members farther apart than ``Rules.max_span_km`` (great-circle km), when
+      the request sets one. Geographic requests get one by default (the API's and CLI's
+      setting ``cluster_max_span_km``), so a "geographic" cluster is a region; thematic
+      requests get none unless asked, because a theme is worth sharing across a continent.
+      Both solvers see far pairs as forbidden (the exact model fixes them apart; Leiden's
+      graph has no edge between them and every repair move is checked), so a city with
+      no candidate near enough is left out, never forced into a far cluster;
+    * apart: no pair the planner asked to keep apart (``PoolData.apart``). Both solvers
+      treat such a pair as they treat a far one: the exact model fixes it apart, Leiden's
+      graph has no edge between them, and every placement and repair move is checked.
 
 Objective
     ``coverage_weight * sum(cov[i] for each membership) + sum over clusters of
@@ -25,17 +35,28 @@ Objective
     make); ``gamma`` is the pool's resolution: a pair counts as cohesive when its affinity
     is above it. Without ``gamma`` any non-negative affinity would favour merging every
     group up to ``max_size``.
+
+Benefit and the fair objective (:func:`member_benefits`, :func:`worst_benefit`)
+    What one placed city gets from one of its clusters: ``cov[i] + mean over its
+    cluster-mates j of W[i, j]`` -- its priority for the theme / 5 (1 in a geographic
+    cluster) plus its mean affinity to the others. The *worst-off benefit* of a proposal
+    is the smallest over every membership. The fair objective keeps the plain optimum's
+    coverage (the same willing cities served), then raises the worst-off benefit, then
+    the total (``exact.solve_fair``, ``fair.raise_worst_off``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import math
+import types
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
 from matching.kernel.arrays import BoolArray, FloatArray, IntArray, Matrix
+from matching.kernel.geometry import EARTH_RADIUS_KM
 
 KNN = 24
 """Graphs above ``DENSE_LEIDEN_MAX`` nodes keep each node's ``KNN`` strongest edges."""
@@ -43,7 +64,8 @@ DENSE_LEIDEN_MAX = 400
 EPS = 1e-9
 """The smallest gain that counts as an improvement, and the floor of ``gamma``."""
 
-VIOLATIONS = ("size", "lead", "language", "mixed", "country", "network")
+VIOLATIONS = ("size", "lead", "language", "mixed", "country", "network", "span", "apart")
+NO_APART: Mapping[int, frozenset[int]] = types.MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +86,23 @@ class Rules:
     single_country_ok: bool
     single_network_ok: bool
     coverage_weight: float
+    max_span_km: float | None = None
+
+    @property
+    def min_dot(self) -> float | None:
+        """The smallest dot product of two members' unit vectors within ``max_span_km``
+        (None: no span rule). Comparing dot products is the same test as comparing
+        great-circle distances, and cheap enough for the repair's inner loops."""
+        if self.max_span_km is None:
+            return None
+        return span_dot(self.max_span_km)
+
+
+def span_dot(span_km: float) -> float:
+    """``cos(span / R)``: two places are within ``span_km`` iff their unit vectors' dot
+    product is at least this (a span beyond half the Earth's circumference allows all)."""
+    angle = span_km / EARTH_RADIUS_KM
+    return -1.0 - EPS if angle >= math.pi else math.cos(angle) - EPS
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,7 +114,9 @@ class PoolData:
     (dense or CSR, symmetric, zero diagonal). ``mix_allowance`` is -1 when mixed
     membership is not required, else ``min(#international, #national)`` candidates: at
     most that many clusters can be mixed, so up to ``n_clusters - mix_allowance`` may
-    stay unmixed.
+    stay unmixed. ``xyz`` holds the candidates' places as unit vectors (``k x 3``), read
+    by the span rule. ``apart`` maps a candidate to the candidates it must not share a
+    cluster with (the planner's keep-apart pairs, both ways).
     """
 
     key: str
@@ -93,10 +134,26 @@ class PoolData:
     locks: tuple[Lock, ...]
     n_clusters: int | None
     mix_allowance: int
+    xyz: FloatArray | None = None
+    apart: Mapping[int, frozenset[int]] = field(default_factory=lambda: NO_APART)
 
     @property
     def k(self) -> int:
         return len(self.idx)
+
+    def near(self, rules: Rules, i: int, others: IntArray | slice | None = None) -> BoolArray:
+        """Which of ``others`` (default: every candidate) may share a cluster with ``i``:
+        within the span of ``i`` and not kept apart from it (all True without either)."""
+        rows = slice(None) if others is None else others
+        limit = rules.min_dot
+        if limit is None or self.xyz is None:
+            ok = np.ones(self.k, dtype=bool)[rows]
+        else:
+            ok = np.asarray(self.xyz[rows] @ self.xyz[i] >= limit)
+        away = self.apart.get(i)
+        if away:
+            ok = ok & ~np.isin(np.arange(self.k)[rows], list(away))
+        return ok
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +193,9 @@ class PoolFacts:
         self.nat = pool.national.tolist()
         self.lead = pool.lead_ok.tolist()
         self.mixed_required = pool.mix_allowance >= 0
+        self.min_dot = rules.min_dot if pool.xyz is not None else None
+        self.xyz = pool.xyz.tolist() if self.min_dot is not None and pool.xyz is not None else []
+        self.apart = pool.apart
 
     def violations(self, members: Sequence[int]) -> set[str]:
         r = self.rules
@@ -164,7 +224,45 @@ class PoolFacts:
                 common &= self.netm[i]
             if common != 0:
                 out.add("network")
+        if self.min_dot is not None and not self.within_span(members):
+            out.add("span")
+        if self.apart and not self.none_apart(members):
+            out.add("apart")
         return out
+
+    def none_apart(self, members: Sequence[int]) -> bool:
+        """No two of ``members`` are kept apart."""
+        inside = set(members)
+        return not any(self.apart.get(i, frozenset()) & inside for i in members)
+
+    def within_span(self, members: Sequence[int]) -> bool:
+        """No two of ``members`` farther apart than the span (pure Python: clusters are small)."""
+        limit = self.min_dot
+        if limit is None:
+            return True
+        pts = [self.xyz[i] for i in members]
+        for a in range(len(pts)):
+            xa, ya, za = pts[a]
+            for b in range(a + 1, len(pts)):
+                xb, yb, zb = pts[b]
+                if xa * xb + ya * yb + za * zb < limit:
+                    return False
+        return True
+
+    def may_join(self, i: int, members: Sequence[int]) -> bool:
+        """``i`` is within the span of every one of ``members`` and kept apart from none."""
+        away = self.apart.get(i)
+        if away and not away.isdisjoint(members):
+            return False
+        limit = self.min_dot
+        if limit is None:
+            return True
+        x, y, z = self.xyz[i]
+        for j in members:
+            xj, yj, zj = self.xyz[j]
+            if x * xj + y * yj + z * zj < limit:
+                return False
+        return True
 
     def working(self, members: Sequence[int]) -> int:
         wl = -1
@@ -223,6 +321,29 @@ def objective(pools: Sequence[PoolData], rules: Rules, clusters: Sequence[PoolCl
     """The objective of a proposal: ``coverage_weight * coverage + cohesion``."""
     coverage, cohesion = objective_terms(pools, rules, clusters)
     return rules.coverage_weight * coverage + cohesion
+
+
+def member_benefits(pool: PoolData, members: Sequence[int]) -> FloatArray:
+    """Each member's benefit from this cluster: ``cov[i]`` plus its mean affinity to the
+    other members (see the module doc), in the order of ``members``."""
+    m = np.asarray(members, dtype=np.int64)
+    if len(m) < 2:
+        return np.asarray(pool.cov[m], dtype=np.float64)
+    W = pool.W
+    block = W[np.ix_(m, m)] if isinstance(W, np.ndarray) else sp.csr_matrix(W)[m][:, m].toarray()
+    block = np.asarray(block, dtype=np.float64)
+    np.fill_diagonal(block, 0.0)
+    return np.asarray(pool.cov[m] + block.sum(axis=1) / (len(m) - 1))
+
+
+def worst_benefit(pools: Sequence[PoolData], clusters: Sequence[PoolCluster]) -> float | None:
+    """The smallest benefit any placed city gets from any of its clusters (None: nobody
+    is placed)."""
+    worst: float | None = None
+    for c in clusters:
+        low = float(member_benefits(pools[c.pool], c.members).min())
+        worst = low if worst is None else min(worst, low)
+    return worst
 
 
 # --------------------------------------------------------------------------- resolution

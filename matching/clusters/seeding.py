@@ -5,7 +5,8 @@ The first steps of the large solver (``large``): igraph's Leiden (CPM, resolutio
 resolution; locked groups are contracted into one weighted node so Leiden never
 separates them, and graphs above ``DENSE_LEIDEN_MAX`` nodes are sparsified to each
 node's strongest ``KNN`` neighbours first. Each community then keeps the language most
-of its members speak (one every locked member speaks), communities above ``max_size``
+of its members speak (one every locked member speaks) and the part within the span
+(where the request sets one), communities above ``max_size``
 are split around far-apart seeds and those below ``min_size`` (without a lock) go back
 to the pool, where new clusters are grown around lead-capable seeds. ``n_clusters`` is
 met here too, by dissolving the weakest clusters or growing and splitting more.
@@ -114,7 +115,7 @@ class Seeding(PoolState):
                     if self.locked_slot[i] == s:
                         self.add(i, c)
             rest = [i for i in group if self.locked_slot[i] in (None, keep_slot)]
-            rest = self.one_language(rest)
+            rest = self.one_side(self.one_region(self.one_language(rest)))
             for part in self.split(rest, keep_slot):
                 has_lock = keep_slot is not None and any(
                     self.locked_slot[i] == keep_slot for i in part
@@ -142,6 +143,43 @@ class Seeding(PoolState):
         if best < 0:
             return locked
         return [i for i in group if (self.f.lang[i] >> best) & 1 or self.locked_slot[i] is not None]
+
+    def one_region(self, group: list[int]) -> list[int]:
+        """The part of ``group`` within the span: around its locked members (which are
+        within it of one another, ``pools`` checks), else around the member with most others
+        near; then the member with most far pairs goes until none is left. The rest go
+        back to the pool."""
+        limit = self.rules.min_dot
+        if limit is None or self.pool.xyz is None or self.f.within_span(group):
+            return group
+        xyz = self.pool.xyz[np.asarray(group)]
+        near = xyz @ xyz.T >= limit
+        locked = [t for t, i in enumerate(group) if self.locked_slot[i] is not None]
+        keep = near[locked].all(axis=0) if locked else near[int(np.argmax(near.sum(axis=1)))]
+        keep = keep.copy()
+        while True:
+            kept = np.flatnonzero(keep)
+            far = (~near[np.ix_(kept, kept)]).sum(axis=1)
+            far[np.isin(kept, locked)] = -1
+            if far.max() <= 0:
+                break
+            keep[kept[int(np.argmax(far))]] = False
+        return [group[t] for t in np.flatnonzero(keep)]
+
+    def one_side(self, group: list[int]) -> list[int]:
+        """``group`` without kept-apart pairs: while one is inside, the unlocked member in
+        most of them goes back to the pool (locked members are never kept apart from one
+        another: ``pools`` refuses that)."""
+        if not self.pool.apart:
+            return group
+        keep = list(group)
+        while True:
+            inside = set(keep)
+            clash = {i: len(self.pool.apart.get(i, frozenset()) & inside) for i in keep}
+            free = [i for i in keep if clash[i] and self.locked_slot[i] is None]
+            if not free:
+                return keep
+            keep.remove(max(free, key=lambda i: (clash[i], -i)))
 
     def split(self, group: list[int], slot: str | None) -> list[list[int]]:
         """Cut an oversized group into parts of sizes within bounds where possible."""
@@ -231,8 +269,9 @@ class Seeding(PoolState):
             self.add_column(gain, where, seed)
             wl = self.pool.langs[seed].copy()
             free[where[seed]] = False
+            reach = self.pool.near(self.rules, seed, arr)
             while len(group) < hi:
-                ok = free.copy()
+                ok = free & reach
                 if self.rules.require_language:
                     ok &= (langs & wl).any(axis=1)
                 if not ok.any():
@@ -244,6 +283,7 @@ class Seeding(PoolState):
                 i = int(arr[t])
                 group.append(i)
                 free[t] = False
+                reach &= self.pool.near(self.rules, i, arr)
                 wl &= self.pool.langs[i]
                 self.add_column(gain, where, i)
             if len(group) < lo:

@@ -8,6 +8,7 @@ here cannot hide a bug in a solver.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 
@@ -17,6 +18,7 @@ from matching.clusters.model import ConstraintStatus
 from matching.clusters.pools import PoolProblem
 from matching.clusters.rules import PoolCluster, unmixed_allowed, violation_checker
 from matching.kernel.arrays import IntArray
+from matching.kernel.wording import plural
 
 
 def constraint_statuses(
@@ -69,6 +71,24 @@ def constraint_statuses(
             "allow_single_network is on" if params.allow_single_network else None,
         ),
     ]
+    if params.max_span_km is not None:
+        span = simple("max_span", "span")
+        statuses.append(
+            dataclasses.replace(
+                span,
+                detail=span.detail
+                or f"no two members of a cluster more than {params.max_span_km:,.0f} km apart",
+            )
+        )
+    if params.keep_apart:
+        apart = simple("keep_apart", "apart")
+        statuses.append(
+            dataclasses.replace(
+                apart,
+                detail=apart.detail
+                or f"no cluster holds a pair kept apart ({plural(len(params.keep_apart), 'pair')})",
+            )
+        )
     locked = _locks(problem, raw)
     if locked is not None:
         statuses.append(locked)

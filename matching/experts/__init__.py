@@ -21,17 +21,20 @@ from matching.experts.affinity import (
     ExpertClusterData,
     build_affinity,
     cosine_similarity,
+    member_travel_km,
     place_conflicts,
 )
 from matching.experts.assign import (
     AssignedPair,
+    ExcludedPair,
     ExpertAssignment,
     ExpertLoad,
+    FixedPair,
     UnservedCluster,
     assign_experts,
 )
 from matching.experts.fair import FairnessTimeout, cluster_mean_affinity, solve_fair_assignment
-from matching.experts.flow import solve_assignment
+from matching.experts.flow import PricingCertificate, solve_assignment, solve_assignment_pairs
 from matching.experts.inputs import expert_inputs
 from matching.experts.problem import InvalidAssignmentInput
 from matching.experts.shortfall import InfeasibleAssignment, ShortfallGroup, describe_shortfall
@@ -40,12 +43,15 @@ __all__ = [
     "Affinity",
     "AffinityWeights",
     "AssignedPair",
+    "ExcludedPair",
     "ExpertAssignment",
     "ExpertClusterData",
     "ExpertLoad",
     "FairnessTimeout",
+    "FixedPair",
     "InfeasibleAssignment",
     "InvalidAssignmentInput",
+    "PricingCertificate",
     "ShortfallGroup",
     "UnservedCluster",
     "assign_experts",
@@ -54,7 +60,9 @@ __all__ = [
     "cosine_similarity",
     "describe_shortfall",
     "expert_inputs",
+    "member_travel_km",
     "place_conflicts",
     "solve_assignment",
+    "solve_assignment_pairs",
     "solve_fair_assignment",
 ]

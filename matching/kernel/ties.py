@@ -22,6 +22,7 @@ DEFAULT_KIND_WEIGHTS: Mapping[str, float] = {
     "project": 1.0,
     "visit": 1.0,
     "cluster": 1.0,
+    "agreement": 1.0,
 }
 """Weight of one partnership row by kind (only Leiden and exports use weights)."""
 # --- the encoded tie graph (ids <-> indices in one place) -------------------------------------

@@ -44,6 +44,9 @@ class PartnerIndex:
     theme_ok_t: NDArray[np.bool_]  # (T, n) passes the theme filter
     care_t: NDArray[np.float64]  # (T, n) each city's normalised care (care_w) per theme
     care_indptr: NDArray[np.int64]  # (n + 1,) each city's priority entries
+    care_row: NDArray[
+        np.int64
+    ]  # (nnz,) the city of each entry (a pass over every city needs no _ranges)
     care_theme: NDArray[np.int64]  # (nnz,) its theme
     care_w: NDArray[np.float64]  # (nnz,) priority / 5, normalised by the city's total care
     care_s: NDArray[np.float64]  # (nnz,) the city's Index score on it (0 when unknown)
@@ -123,6 +126,7 @@ def partner_index(arr: NetworkArrays, embeddings: NDArray[np.float32]) -> Partne
         theme_ok_t=np.ascontiguousarray(((arr.priority > 0) | strong | (arr.practices > 0)).T),
         care_t=np.ascontiguousarray(care_t.T),
         care_indptr=_indptr(rows, arr.n),
+        care_row=rows.astype(np.int64),
         care_theme=themes.astype(np.int64),
         care_w=care_w,
         care_s=s0[rows, themes],

@@ -63,6 +63,8 @@ def _pool(
     if filters.languages:
         idx = [arr.language_codes.index(c) for c in filters.languages if c in arr.language_codes]
         ok &= arr.languages[:, idx].any(axis=1) if idx else False
+    if filters.shared_language and arr.languages[i].any():
+        ok &= arr.languages[:, arr.languages[i]].any(axis=1)
     if filters.max_distance_km is not None:
         ok &= haversine_km(arr.lat[i], arr.lon[i], arr.lat, arr.lon) <= filters.max_distance_km
     if filters.membership is not None:
@@ -71,6 +73,19 @@ def _pool(
         if city in arr.index:
             ok[arr.index[city]] = False
     return ok
+
+
+def _check_pairs(arr: NetworkArrays, city_id: str, filters: PartnerFilters) -> None:
+    """Forced and forbidden partners must name other cities, and no city can be both."""
+    for what, ids in (("forced", filters.forced), ("forbidden", filters.forbidden)):
+        unknown = [c for c in ids if c not in arr.index]
+        if unknown:
+            raise UnknownCity(f"{what} partners name no city: {', '.join(map(repr, unknown))}")
+        if city_id in ids:
+            raise InvalidInput(f"{city_id!r} cannot be its own {what} partner")
+    both = sorted(set(filters.forced) & set(filters.forbidden))
+    if both:
+        raise InvalidInput(f"{', '.join(map(repr, both))} cannot be both forced and forbidden")
 
 
 def _top(values: F, m: int) -> NDArray[np.int64]:
@@ -203,6 +218,7 @@ def suggest_partners(
     """
     if city_id not in arr.index:
         raise UnknownCity(f"no city with id {city_id!r}")
+    _check_pairs(arr, city_id, filters)
     theme = None
     if filters.theme is not None:
         if filters.theme not in arr.theme_index:

@@ -101,12 +101,13 @@ def _query_themes(
 
 
 def _thematic(
-    ix: PartnerIndex, i: int, cols: NDArray[np.int64], theme: int | None
+    ix: PartnerIndex, i: int, cols: NDArray[np.int64] | slice, theme: int | None
 ) -> tuple[F, F, F]:
-    """shared, shared_back and gain (what ``i`` gains) against the cities ``cols``: a few
-    calls per theme of the query, each on a gathered theme row."""
+    """shared, shared_back and gain (what ``i`` gains) against the cities ``cols`` (or a
+    slice of all of them: views instead of gathers): a few calls per theme of the query,
+    each on a theme row."""
     mine, p_mine, gain_themes, gain_w = _query_themes(ix, i, theme)
-    inter = np.zeros(len(cols))
+    inter = np.zeros(ix.n if isinstance(cols, slice) else len(cols))
     for t, p in zip(mine, p_mine, strict=True):
         inter += np.minimum(ix.pri_t[t][cols], p)
     shared_back = inter / np.maximum(ix.psum[cols], 1.0)
@@ -115,24 +116,30 @@ def _thematic(
     else:
         asked = max(float(ix.pri[i, theme]), 3.0)
         shared = (asked / 5.0) * (ix.pri_t[theme][cols] / 5.0)
-    gain = np.zeros(len(cols))
+    gain = np.zeros(len(inter))
     for t, w in zip(gain_themes, gain_w, strict=True):
-        term = ix.bonus[cols, t]
+        term = ix.bonus[cols, t]  # a view when cols is a slice: never changed in place
         if ix.known[i, t]:  # max(s_j - s_i, 0); an unknown s_j is -inf, so 0
-            term += np.maximum(ix.score_t[t][cols] - ix.s0[i, t], 0.0) / 100.0
+            term = term + np.maximum(ix.score_t[t][cols] - ix.s0[i, t], 0.0) / 100.0
         gain += w * term
     return shared, shared_back, gain
 
 
-def _gain_back(ix: PartnerIndex, i: int, cols: NDArray[np.int64]) -> F:
-    """What each city of ``cols`` gains from ``i``, on everything it cares about."""
-    at, owner = _ranges(ix.care_indptr, cols)
+def _gain_back(ix: PartnerIndex, i: int, cols: NDArray[np.int64] | slice) -> F:
+    """What each city of ``cols`` (or of a slice of all of them) gains from ``i``, on
+    everything it cares about."""
+    if isinstance(cols, slice):
+        at: NDArray[np.int64] | slice = slice(None)
+        owner, m = ix.care_row, ix.n
+    else:
+        at, owner = _ranges(ix.care_indptr, cols)
+        m = len(cols)
     t = ix.care_theme[at]
     # i's score where it is known, -inf where not: no gain from an unknown score
     offer = np.where(ix.known[i], ix.s0[i], -np.inf)[t]
     diff = np.where(ix.care_known[at], np.maximum(offer - ix.care_s[at], 0.0), 0.0)
     values = ix.care_w[at] * (diff / 100.0 + ix.bonus[i][t])
-    return np.bincount(owner, weights=values, minlength=len(cols)).astype(np.float64)
+    return np.bincount(owner, weights=values, minlength=m).astype(np.float64)
 
 
 def _columns(
@@ -146,27 +153,31 @@ def _columns(
     """Every feature and score term of ``i`` against ``cols``: what ``pair_features`` and
     ``score_components`` compute for one row, restricted to those columns."""
     arr = ix.arrays
-    shared, shared_back, gain = _thematic(ix, i, cols, theme)
-    gain_back = _gain_back(ix, i, cols)
+    # every city in order (the learned ranker's pass): slices read rows as views
+    sel: NDArray[np.int64] | slice = (
+        slice(None) if len(cols) == ix.n and bool((np.diff(cols) == 1).all()) else cols
+    )
+    shared, shared_back, gain = _thematic(ix, i, sel, theme)
+    gain_back = _gain_back(ix, i, sel)
     if ix.embeddings.size:
         # a few per cent of the vectors: gather them; most of them: one pass over all
         many = 3 * len(cols) >= ix.n
         vectors = ix.embeddings if many else ix.embeddings[cols]
         sim = np.asarray(vectors @ ix.embeddings[i], dtype=np.float64)
-        sim = sim[cols] if many else sim
+        sim = sim[sel] if many else sim
     else:
         sim = np.zeros(len(cols))
     if ix.lang_mask is not None:
-        languages = np.bitwise_count(ix.lang_mask[cols] & ix.lang_mask[i]).astype(np.int64)
+        languages = np.bitwise_count(ix.lang_mask[sel] & ix.lang_mask[i]).astype(np.int64)
     else:
         lang = arr.languages.astype(np.int64)
-        languages = lang[cols] @ lang[i]
+        languages = lang[sel] @ lang[i]
     h = (
-        np.sin((ix.lat_r[cols] - ix.lat_r[i]) / 2) ** 2
-        + ix.cos_lat[i] * ix.cos_lat[cols] * np.sin((ix.lon_r[cols] - ix.lon_r[i]) / 2) ** 2
+        np.sin((ix.lat_r[sel] - ix.lat_r[i]) / 2) ** 2
+        + ix.cos_lat[i] * ix.cos_lat[sel] * np.sin((ix.lon_r[sel] - ix.lon_r[i]) / 2) ** 2
     )
     dist = arc_km(h)
-    aa = graph.adamic_adar[cols]
+    aa = graph.adamic_adar[sel]
     b_ij = w.shared * shared + w.gain * gain
     b_ji = w.shared * shared_back + w.gain * gain_back
     total = np.maximum(b_ij + b_ji, 1e-12)
@@ -179,8 +190,8 @@ def _columns(
         similarity=sim,
         languages=languages,
         distance_km=dist,
-        tied=graph.tied[cols],
-        common=graph.common[cols],
+        tied=graph.tied[sel],
+        common=graph.common[sel],
         adamic_adar=aa,
         parts={
             "reciprocal_benefit": np.where(b_ij + b_ji > 0, 2 * b_ij * b_ji / total, 0.0),
@@ -188,6 +199,6 @@ def _columns(
             "language": w.language * np.minimum(languages, 2) / 2.0,
             "proximity": w.proximity * np.exp(-dist / PROXIMITY_KM),
             "graph": w.graph * np.log1p(aa),
-            "same_country": w.same_country * (arr.country_codes[cols] == arr.country_codes[i]),
+            "same_country": w.same_country * (arr.country_codes[sel] == arr.country_codes[i]),
         },
     )

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 from tests.api.conftest import Api
-from tests.helpers import tiny
+from tests.helpers import tiny, wait_ready
 
 ROLES = ("admin", "coordinator", "analyst")
 
@@ -65,8 +65,9 @@ def test_each_role_gets_exactly_its_access(
 
 def test_health_needs_no_key(api: Api) -> None:
     assert api.client.get("/health/live").json() == {"status": "ok"}
-    ready = api.client.get("/health/ready")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"store": "ok", "model": "ok"}
+    ready = wait_ready(api.client)
+    assert ready["checks"] == {"store": "ok", "model": "ok", "network": "ok"}
+    assert ready["preparation"]["serving_revision"] >= 1
     assert api.client.get("/openapi.json").status_code == 200
 
 

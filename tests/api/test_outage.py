@@ -14,7 +14,7 @@ from api.settings import Settings
 from graph.neo4j_store import Neo4jStore
 from ingest.load import ingest_path
 from tests.conftest import LocalNeo4j, _wipe
-from tests.helpers import tiny, write_csvs
+from tests.helpers import tiny, wait_ready, write_csvs
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 NO_HANG_S = 30  # a bound against hanging requests, not a performance target
@@ -34,7 +34,7 @@ def test_the_api_answers_503_while_neo4j_is_down_and_recovers(
         create_app(Settings(store=own_neo4j.url)), raise_server_exceptions=False
     ) as client:
         assert client.get("/v1/cities", headers=key).status_code == 200
-        assert client.get("/health/ready").status_code == 200
+        wait_ready(client)
 
         own_neo4j.stop()
         for path in ("/v1/cities", "/v1/cities/pt-amadora/partners", "/v1/network/stats"):

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from graph.store import GraphStore
 from matching.kernel.embeddings import SentenceEncoder, content_hash, default_encoder, embed
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = Path(__file__).with_name("minilm_reference.json")
 
 
 class CountingEncoder:
@@ -58,10 +65,34 @@ def test_unchanged_text_is_never_embedded_twice(store: GraphStore, real: Sentenc
     }
 
 
-def test_bf16_stays_close_to_fp32() -> None:
-    fp32 = embed(TEXTS, SentenceEncoder(bf16=False))
-    bf16 = embed(TEXTS, SentenceEncoder(bf16=True))
-    assert (fp32 * bf16).sum(axis=1).min() >= 0.99
+def test_vectors_match_those_sentence_transformers_computes() -> None:
+    """The NumPy runtime against vectors sentence-transformers itself computed (fp32, CPU;
+    scripts/reference_vectors.py), accents, Japanese, one letter and a text past the
+    model's 256 tokens included."""
+    reference = json.loads(REFERENCE.read_text(encoding="utf-8"))
+    ours = SentenceEncoder().encode(reference["texts"])
+    cosines = (ours * np.array(reference["vectors"], dtype=np.float32)).sum(axis=1)
+    assert cosines.min() >= 0.9999, dict(zip(reference["texts"], cosines, strict=True))
+
+
+def test_encoding_needs_no_torch() -> None:
+    """The runtime is NumPy, tokenizers and safetensors: torch is never imported."""
+    code = (
+        "import sys; from matching.kernel.embeddings import SentenceEncoder; "
+        "SentenceEncoder().encode(['a city of many languages']); "
+        "assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+def test_a_folder_that_is_not_a_bert_model_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"model_type": "t5"}', encoding="utf-8")
+    with pytest.raises(ValueError, match="model_type 't5'; only BERT models run here"):
+        SentenceEncoder(str(tmp_path)).encode(["a text"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=r"no config\.json"):
+        SentenceEncoder(str(empty)).encode(["a text"])
 
 
 def test_an_unknown_model_is_a_clear_error() -> None:

@@ -8,7 +8,10 @@ schema) and must answer:
 * no key, an unknown key, a revoked admin key: 401 with ``WWW-Authenticate: Bearer``;
 * an analyst key: 403, everywhere;
 * a coordinator key: 403, everywhere except recording its own city's interest in a
-  partner (``POST /v1/cities/{own}/interests``), which it may do; for another city, 403.
+  partner (``POST /v1/cities/{own}/interests``) and remembering a list as suggested to it
+  (``POST /v1/cities/{own}/suggestions``), which it may do; for another city, 403
+  (rating a cluster, ``POST /v1/clusters/{id}/outcomes``, is its city's clusters only:
+  every other cluster, one that does not exist included, is 403 too).
 
 Every refusal is problem+json, and after all of them the store holds what it held: the
 same rows and revision, no new key, no new proposal.
@@ -28,8 +31,12 @@ from tests.reliability.support import state
 
 WRITES = {"post", "put", "patch", "delete"}
 OTHER_CITY = "pt-amadora"
-# The one write a coordinator may make, for its own city only.
-COORDINATOR_MAY = {("post", "/v1/cities/{city_id}/interests")}
+# The writes a coordinator may make, for its own city only, with a body that succeeds.
+OWN_CITY_WRITES = {
+    ("post", "/v1/cities/{city_id}/interests"): {"partner_id": "es-getxo", "status": "interested"},
+    ("post", "/v1/cities/{city_id}/suggestions"): {"partner_ids": ["es-getxo"]},
+}
+COORDINATOR_MAY = set(OWN_CITY_WRITES)
 PATH_VALUES = {"city_id": OWN_CITY, "id": "pt-amadora", "proposal_id": "prop-0", "key_id": "k"}
 
 
@@ -68,7 +75,7 @@ def example(schema: dict[str, Any], node: dict[str, Any], depth: int = 0) -> Any
         props = node.get("properties", {})
         return {k: example(schema, props.get(k, {}), depth + 1) for k in required}
     if kind == "array":
-        return []
+        return [example(schema, node.get("items", {}), depth + 1)] * int(node.get("minItems", 0))
     if kind == "string":
         return "x" * max(1, int(node.get("minLength", 1)))
     if kind == "integer":
@@ -176,7 +183,7 @@ def test_a_coordinator_may_record_its_own_citys_interest_and_nothing_else(
         if (method, path) not in COORDINATOR_MAY:
             continue
         own = request_for(SCHEMA, method, path, op)
-        own["json"] = {"partner_id": "es-getxo", "status": "interested"}
+        own["json"] = OWN_CITY_WRITES[(method, path)]
         r = served.client.request(**own, headers=served.auth("coordinator"))
         assert r.status_code == 200, r.text
 

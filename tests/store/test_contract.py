@@ -246,8 +246,30 @@ def test_accepted_clusters_and_assignments_are_part_of_the_graph(
     data["partner_interests"] = [
         {"city_id": "it-messina", "partner_id": "es-getxo", "status": "interested"}
     ]
+    data["match_statuses"] = [
+        {"city_a": "es-getxo", "city_b": "it-messina", "status": s, "on": on, "note": note}
+        for s, on, note in (
+            ("introduced", "2026-03-02", "by email"),
+            ("meeting_held", "2026-04-20", ""),
+        )
+    ]
+    data["expert_conflicts"] = [
+        {"expert_id": "exp-1", "city_id": "it-messina", "reason": "advised it last cycle"}
+    ]
+    data["suggestions"] = [
+        {"city_id": "it-messina", "partner_id": "es-getxo", "on": on, "rank": rank}
+        for on, rank in (("2026-03-02", 2), ("2026-09-14", 1))
+    ]
     store.upsert(batch_of(write_csvs(tmp_path / "c", data)))
     snap = store.snapshot()
+    assert [(c.expert_id, c.city_id, c.reason) for c in snap.expert_conflicts] == [
+        ("exp-1", "it-messina", "advised it last cycle")
+    ]
+    assert [(s.on, s.rank) for s in snap.suggestions] == [("2026-03-02", 2), ("2026-09-14", 1)]
+    assert [(m.status, m.on, m.note) for m in snap.match_statuses] == [
+        ("introduced", "2026-03-02", "by email"),
+        ("meeting_held", "2026-04-20", None),
+    ]
     (cluster,) = snap.clusters
     assert cluster.members == ("pt-amadora", "it-messina", "es-getxo")
     assert cluster.lead_city == "pt-amadora" and cluster.seed == 7

@@ -1,9 +1,9 @@
 """Browser tests of the web pages: the real API, the real model, headless Chromium via Playwright.
 
 One server for the session (``tests.web.serve`` in a subprocess) on a temporary SQLite store
-holding the sample network, with one key per role. The first partner search embeds every
-city profile (about 20 s on a laptop CPU); the session fixture does it once, before any
-browser opens, and the store keeps the vectors.
+holding the sample network, with one key per role. A server prepares the network (embeds
+every city profile: about 20 s on this CPU the first time) before ``/health/ready`` says
+ready; the fixtures wait for that before any browser opens, and the store keeps the vectors.
 
 Every page a test opens is watched: a console error, an uncaught exception, a failed
 request, an HTTP status of 400 or more, a dialog (``alert``...) or a request to any
@@ -11,8 +11,8 @@ address other than the test server fails the test, unless the test declared it w
 ``watch.allow(...)``.
 
 Needs ``/usr/bin/chromium`` (Debian's ``chromium``; Playwright's own browser download is not
-used) and the npm assets (``npm ci --prefix api/web``). Without them the tests are skipped,
-or fail when ``ICCMATCH_REQUIRE_WEB=1`` (CI sets it).
+used); the browser libraries are vendored in ``api/web/static/vendor``. Without Chromium the
+tests are skipped, or fail when ``ICCMATCH_REQUIRE_WEB=1`` (CI sets it).
 """
 
 from __future__ import annotations
@@ -55,18 +55,13 @@ COORDINATOR_CITY = "pt-amadora"
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "web: the web pages end to end in headless Chromium (needs chromium and npm assets)",
+        "web: the web pages end to end in headless Chromium (needs chromium)",
     )
 
 
 def _missing() -> str | None:
     if not Path(CHROMIUM).exists():
         return f"{CHROMIUM} is missing: apt-get install -y chromium"
-    from api.routes.pages import NODE_MODULES, VENDOR
-
-    absent = [name for name, rel in VENDOR.items() if not (NODE_MODULES / rel).is_file()]
-    if absent:
-        return f"npm assets missing ({', '.join(absent)}): run npm ci --prefix api/web"
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -90,6 +85,21 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until ``/health/ready`` says 200: the server has prepared the network (bounded)."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the web test server exited ({process.returncode}); see {log}")
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the web test server was not ready within 240 s; see {log}")
 
 
 @dataclass
@@ -128,19 +138,7 @@ class Server:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"the web test server exited ({self.process.returncode}); see {log}"
-                )
-            try:
-                if httpx.get(f"{self.url}/health/live", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"the web test server did not answer within 90 s; see {log}")
+        wait_until_ready(self.url, self.process, log)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -185,11 +183,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     ARTIFACTS.mkdir(exist_ok=True)
     srv.start(ARTIFACTS / "web-server.log")
     try:
-        with srv.api() as client:  # embed every profile once, before any browser waits on it
-            client.get(
-                f"/v1/cities/{COORDINATOR_CITY}/partners", params={"k": 3}
-            ).raise_for_status()
-            client.get("/v1/network/stats").raise_for_status()
         yield srv
     finally:
         srv.stop()
@@ -220,8 +213,11 @@ def copy_server(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # a bound against hangs, not a target: on a busy machine (CI beside other work) a page
+    # can take longer than Playwright's default 5 s to sign in or redraw
+    expect.set_options(timeout=20_000)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -265,8 +261,12 @@ class Watch:
         failure = request.failure or ""
         if request.url.startswith("blob:"):
             return  # a download handed to the browser
-        if "ERR_ABORTED" in failure and request.resource_type == "fetch":
-            return  # the page cancelled a request it no longer needs (a newer search or check)
+        if "ERR_ABORTED" in failure:
+            # cancelled, not failed: a request the page no longer needs (a newer search or
+            # check) or a script still loading when the page navigated (signing out); a
+            # missing file is an HTTP 404 (on_response) and an outside address is aborted
+            # as "failed" (the guard)
+            return
         self.problems.append(f"request failed: {request.method} {request.url} ({failure})")
 
     def on_dialog(self, dialog: Any) -> None:

@@ -75,7 +75,7 @@ def test_coordinator_ranks_partners_for_its_own_city_and_answers(tab: Tab, serve
 def test_secretariat_filters_any_city_and_sees_the_answers(tab: Tab, server: Server) -> None:
     page = tab.open("/partners", server.keys["admin"])
     page.get_by_label("City", exact=True).select_option(label="Barcelona")
-    page.get_by_label("Working language").select_option(label="Spanish")
+    page.get_by_label("The partner speaks").select_option(label="Spanish")
     page.get_by_label("Maximum distance in km").fill("1500")
     page.get_by_label("Membership").select_option(label="International members")
     page.get_by_role("button", name="Find partners").click()
@@ -97,10 +97,48 @@ def test_secretariat_filters_any_city_and_sees_the_answers(tab: Tab, server: Ser
     expect(rows.filter(has_text=name).first).to_be_visible()
     expect(rows.filter(has_text=name).first).to_contain_text("Interested")
 
+    # the other side says yes too: a mutual match, listed for the secretariat
+    other = cards.first.get_attribute("data-id")
+    with server.api("admin") as api:
+        api.post(
+            f"/v1/cities/{other}/interests",
+            json={"partner_id": "es-barcelona", "status": "interested"},
+        ).raise_for_status()
+    page.reload()
+    match = page.locator("#mutual li", has_text="Barcelona")
+    expect(match).to_contain_text(name)
+    expect(match).to_contain_text("mutual match")
+    expect(match).to_contain_text("Not introduced yet")
+    # the secretariat records the introduction, long ago: the match asks for a follow-up
+    match.get_by_label(re.compile("^Next step for")).select_option("introduced")
+    match.get_by_label(re.compile("^Date of the step")).fill("2025-01-10")
+    match.get_by_role("button", name="Record step").click()
+    expect(match).to_contain_text("Introduced on 10 January 2025")
+    expect(match).to_contain_text("Ask how it went")
+
     # a shared link runs the same search
     url = page.url
     assert "city=es-barcelona" in url and "max_km=1500" in url
     tab.screenshots("partners-admin")
+    tab.watch.check()
+
+
+def test_interpretation_and_a_forced_partner(tab: Tab, server: Server) -> None:
+    page = tab.open("/partners", server.keys["admin"])
+    page.get_by_label("City", exact=True).select_option(label="Barcelona")
+    page.get_by_label("Number of suggestions").fill("5")
+    page.get_by_role("button", name="Find partners").click()
+    expect(page.locator("#cards .card").first).to_be_visible()
+    shared = page.locator("#status").inner_text()
+
+    page.get_by_label("Also show cities we share no working language with").check()
+    page.get_by_label("Always include").select_option(label="Auckland (New Zealand)")
+    page.get_by_role("button", name="Find partners").click()
+    forced = page.locator("#cards .card", has_text="Auckland")
+    expect(forced).to_contain_text("Listed because you asked for it")
+    expect(page.locator("#status")).not_to_have_text(shared)  # more cities considered
+    assert _considered(page.locator("#status").inner_text()) > _considered(shared)
+    assert "interpretation=true" in page.url and "force=nz-auckland" in page.url
     tab.watch.check()
 
 
@@ -135,3 +173,9 @@ def test_the_form_explains_a_bad_distance(tab: Tab, server: Server) -> None:
     )
     expect(page.locator("#cards .card")).to_have_count(0)
     tab.watch.check()
+
+
+def _considered(status: str) -> int:
+    found = re.search(r"([\d,]+) cities were considered", status)
+    assert found, status
+    return int(found.group(1).replace(",", ""))

@@ -38,6 +38,7 @@ PARAMETERS = {
     "allow_single_country",
     "allow_single_network",
     "locked",
+    "max_span_km",
 }
 
 

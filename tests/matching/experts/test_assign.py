@@ -24,7 +24,7 @@ def test_every_pair_comes_with_plain_language_reasons() -> None:
         "speaks Portuguese, the cluster's working language",
         "level 5/5 in Anti-rumours, the cluster's theme",
         "profile close to the cluster's (similarity 0.62)",
-        "based 420 km from the cluster's centre",
+        "based on average 420 km from the cluster's member cities",
     } <= texts
     assert "level 4/5 in Education, one of the cluster's themes" in {
         r.text for r in pairs["e2", "c2"].reasons

@@ -27,6 +27,8 @@ const CHECK_NAMES = {
   locked: "Kept cities stay together",
   excluded: "Left-out cities stay out",
   n_clusters: "Number of clusters",
+  max_span: "Within the widest distance",
+  keep_apart: "Kept-apart cities stay apart",
 };
 const STATE_WORDS = { satisfied: "✓ met", violated: "✗ broken", relaxed: "~ relaxed" };
 
@@ -36,7 +38,7 @@ let themes = new Map();
 let map = null;
 const plan = {
   proposal: null, // the proposal as the server returned it
-  clusters: [], // the working copy: {id, kind, theme_ids, members, lead_city, working_languages, score, reasons, locked:Set}
+  clusters: [], // the working copy: {id, kind, theme_ids, members, lead_city, working_languages, score, reasons, locked:Set, chosen_lead, lead_request}
   unassigned: [], // [{city_id, reason}]
   constraints: [],
   moved: new Set(),
@@ -45,6 +47,7 @@ const plan = {
   evaluating: null,
 };
 const excluded = new Set();
+let defaultSpan = { geographic: null, thematic: null }; // km, from GET /v1/clusters/proposals/defaults
 
 start(async (who) => {
   me = who;
@@ -70,6 +73,7 @@ start(async (who) => {
   $("#accept").addEventListener("click", accept);
   map.render({ points: [] });
   loadAccepted();
+  loadSaved();
   const wanted = params().get("proposal");
   if (wanted) openProposal(wanted);
 });
@@ -83,7 +87,12 @@ function setUpRules() {
       el("label", { class: "check" }, el("input", { type: "checkbox", name: "theme", value: t.id }), el("span", { text: t.name })),
     ),
   );
-  for (const radio of $$('input[name="kind"]')) radio.addEventListener("change", kindChanged);
+  for (const radio of $$('input[name="kind"]')) {
+    radio.addEventListener("change", () => {
+      kindChanged();
+      spanForKind();
+    });
+  }
   const pick = $("#exclude-pick");
   pick.append(...[...cities.values()].sort((a, b) => a.name.localeCompare(b.name)).map((c) => el("option", { value: c.id, text: `${c.name} (${countryName(c.country)})` })));
   $("#exclude-add").addEventListener("click", () => {
@@ -97,6 +106,27 @@ function setUpRules() {
     ev.preventDefault();
     propose(false);
   });
+  loadDefaults();
+}
+
+async function loadDefaults() {
+  try {
+    const d = await api("/v1/clusters/proposals/defaults");
+    defaultSpan = d.max_span_km || defaultSpan;
+  } catch (err) {
+    showError($("#rules-error"), err, "Could not load the default rules: ");
+    return;
+  }
+  $("#max-span-default").textContent = defaultSpan.geographic === null ? "no limit" : num(defaultSpan.geographic, 0);
+  if (!plan.proposal) spanForKind(); // an opened proposal shows its own span
+}
+
+/** The span field shows the default of the kind chosen (empty: no limit). */
+function spanForKind() {
+  const kind = $('input[name="kind"]:checked').value;
+  const span = defaultSpan[kind];
+  $("#max-span").value = span === null || span === undefined ? "" : span;
+  $("#max-span").placeholder = kind === "thematic" ? "No limit" : "";
 }
 
 function kindChanged() {
@@ -129,6 +159,8 @@ function request(keepLocks) {
   if (!Number.isInteger(minSize) || minSize < 2) problems.push("Smallest cluster: give a whole number of 2 or more.");
   if (!Number.isInteger(maxSize) || maxSize < minSize) problems.push("Largest cluster: give a whole number no smaller than the smallest cluster.");
   if (perCity && !(Number.isInteger(Number(perCity)) && Number(perCity) >= 1 && Number(perCity) <= 10)) problems.push("Clusters per city: give a whole number from 1 to 10, or leave it empty.");
+  const span = $("#max-span").value.trim();
+  if (span && !(Number(span) >= 0 && Number(span) <= 20100)) problems.push("Widest distance: give a number of km from 0 (no limit) to 20,100, or leave it empty.");
   if (problems.length) return { problems };
   const locked = {};
   if (keepLocks) {
@@ -151,8 +183,75 @@ function request(keepLocks) {
       locked,
       excluded: [...excluded],
       seed: Number($("#seed").value) || 0,
+      max_span_km: span ? Number(span) : null,
+      fair: $("#fair").checked,
+      keep_apart: keepApart(),
     },
   };
+}
+
+/** "a, b; c, d" as [["a", "b"], ["c", "d"]] (incomplete pairs are left for the API to name). */
+function keepApart() {
+  return $("#keep-apart").value.split(";").map((p) => p.split(",").map((x) => x.trim()).filter(Boolean)).filter((p) => p.length);
+}
+
+// ---------------------------------------------------------------- saved proposals
+
+async function loadSaved() {
+  const box = $("#proposals");
+  try {
+    const { items } = await api("/v1/clusters/proposals");
+    if (!items.length) {
+      box.replaceChildren(el("li", { class: "note", text: "No saved proposal yet." }));
+      return;
+    }
+    box.replaceChildren(...items.map(savedRow));
+  } catch (err) {
+    showError($("#saved-error"), err, "Could not list the proposals: ");
+  }
+}
+
+function savedRow(p) {
+  const when = (p.created || "").replace("T", " ").slice(0, 16);
+  const li = el("li", { class: `saved ${p.status}`, "data-id": p.id, "data-status": p.status },
+    el("span", { class: "saved-id", text: p.id }),
+    el("span", { class: "saved-status", text: p.status }),
+    el("span", { class: "note", text: ` ${p.kind}, ${plural(p.n_clusters, "cluster")}, objective ${num(p.objective, 1)}, ${when}` }),
+  );
+  li.append(el("button", { type: "button", class: "secondary", text: "Open", "aria-label": `Open ${p.id}`, on: { click: () => openProposal(p.id) } }));
+  li.append(el("button", { type: "button", class: "secondary", text: "Compare", "aria-label": `Compare with ${p.id}`, on: { click: () => compareWith(p.id) } }));
+  if (plan.editable && p.status === "proposed") {
+    li.append(el("button", { type: "button", class: "secondary", text: "Discard", "aria-label": `Discard ${p.id}`, on: { click: () => discard(p.id) } }));
+  }
+  return li;
+}
+
+async function compareWith(other) {
+  hideError($("#saved-error"));
+  if (!plan.proposal) {
+    showError($("#saved-error"), new Error("open a proposal first, then compare it with another"), "");
+    return;
+  }
+  try {
+    const cmp = await api(`/v1/clusters/proposals/${encodeURIComponent(plan.proposal.id)}/compare/${encodeURIComponent(other)}`);
+    $("#comparison").replaceChildren(
+      el("h3", { text: `${cmp.a} → ${cmp.b}` }),
+      el("ul", { class: "comparison" }, cmp.reasons.map((r) => el("li", { text: r }))),
+    );
+  } catch (err) {
+    showError($("#saved-error"), err, "Could not compare: ");
+  }
+}
+
+async function discard(id) {
+  hideError($("#saved-error"));
+  try {
+    await api(`/v1/clusters/proposals/${encodeURIComponent(id)}/discard`, { method: "POST", body: {} });
+    say($("#status"), `Proposal ${id} was discarded.`);
+    await loadSaved();
+  } catch (err) {
+    showError($("#saved-error"), err, "Could not discard: ");
+  }
 }
 
 /** A lock slot: for a thematic cluster "<theme>#<cluster id>" (the theme says which pool). */
@@ -180,6 +279,7 @@ async function propose(keepLocks) {
     load(proposal);
     history.replaceState(null, "", `?proposal=${encodeURIComponent(proposal.id)}`);
     say($("#status"), `Proposal ${proposal.id} is ready: ${plural(proposal.clusters.length, "cluster")}.`);
+    loadSaved();
   } catch (err) {
     showError($("#error"), err, err.status === 409 ? "Not possible with these rules: " : "Could not propose clusters: ");
   } finally {
@@ -241,6 +341,8 @@ function fillRules(p) {
   for (const id of p.excluded || []) excluded.add(id);
   drawExcluded();
   if (p.seed !== undefined && p.seed !== null) $("#seed").value = p.seed;
+  $("#max-span").value = p.max_span_km === null || p.max_span_km === undefined ? (p.kind === "geographic" ? 0 : "") : p.max_span_km;
+  $("#fair").checked = !!p.fair;
 }
 
 // ---------------------------------------------------------------- drawing
@@ -276,7 +378,34 @@ function drawSummary() {
   ];
   if (p.method) bits.push(`method: ${p.method}`);
   if (plan.moved.size) bits.push(`${plural(plan.moved.size, "city", "cities")} moved by you`);
+  const m = p.metrics || {};
+  if (m.max_span_km !== undefined) bits.push(`no cluster wider than ${num(m.max_span_km, 0)} km`);
   $("#plan-summary").textContent = bits.join(" · ");
+  drawFairness(p);
+  drawLimited(p);
+}
+
+/** Cities whose accepted clusters of the running period left them less room, and why. */
+function drawLimited(p) {
+  const limited = Object.entries(p.limited || {});
+  $("#limited").hidden = !limited.length;
+  $("#limited-title").textContent = `${plural(limited.length, "city", "cities")} limited by the clusters they already run`;
+  $("#limited-list").replaceChildren(
+    ...limited.map(([id, why]) => el("li", { text: `${nameOf(id)}: ${why}` })),
+  );
+}
+
+/** The price of fairness: the worst-off city's benefit and the total, with and without. */
+function drawFairness(p) {
+  const box = $("#fairness");
+  const m = p.metrics || {};
+  box.hidden = !p.fair;
+  if (!p.fair) return;
+  box.textContent = [
+    "Fair: the worst-off city was raised first",
+    `worst-off benefit ${num(m.worst_benefit, 3)} (${num(m.plain_worst_benefit, 3)} without fair)`,
+    `total ${num(p.objective, 2)} (${num(m.plain_objective, 2)} without fair: price of fairness ${num(m.price_of_fairness, 2)})`,
+  ].join(" · ");
 }
 
 function drawConstraints() {
@@ -331,12 +460,32 @@ function column(c, i) {
       {},
       el("h3", { id: `${id}-title`, text: clusterTitle(c, i) }),
       el("p", { class: "facts", text: facts.join(" · ") }),
+      plan.editable && c.members.length ? leadChoice(c, i) : null,
+      c.lead_request && !c.lead_request.honoured ? el("p", { class: "error lead-refusal", text: c.lead_request.reason }) : null,
       c.reasons && c.reasons.length ? el("details", {}, el("summary", { text: "Why these cities" }), reasonList(c.reasons, { weights: false })) : null,
     ),
     el("ul", { class: "members", "aria-label": `Cities in ${clusterTitle(c, i)}` }, c.members.map((m) => memberCard(m, c, i))),
   );
   if (plan.editable) dropTarget(section, c.id);
   return section;
+}
+
+// The planner's lead for a cluster: sent with every re-check (and the acceptance) while it is
+// a member; the answer's lead_request says when it cannot lead, and who could instead.
+function leadChoice(c, i) {
+  const id = `lead-${i}`;
+  const title = clusterTitle(c, i);
+  const select = el(
+    "select",
+    { id, class: "lead-pick" },
+    el("option", { value: "", text: "chosen by iccmatch" }),
+    c.members.map((m) => el("option", { value: m, text: nameOf(m), selected: c.chosen_lead === m })),
+  );
+  select.addEventListener("change", () => {
+    c.chosen_lead = select.value || null;
+    evaluate(c.chosen_lead ? `${nameOf(c.chosen_lead)} chosen to lead ${title}.` : `The lead of ${title} left to iccmatch.`);
+  });
+  return el("div", { class: "field lead-choice" }, el("label", { for: id }, "Lead city", el("span", { class: "visually-hidden", text: ` of ${title}` })), select);
 }
 
 function outColumn() {
@@ -475,6 +624,7 @@ function move(cityId, from, to, { focus }) {
     source.members = source.members.filter((m) => m !== cityId);
     source.locked.delete(cityId);
     if (source.lead_city === cityId) source.lead_city = null;
+    if (source.chosen_lead === cityId) source.chosen_lead = null;
   } else {
     plan.unassigned = plan.unassigned.filter((u) => u.city_id !== cityId);
   }
@@ -494,7 +644,8 @@ function move(cityId, from, to, { focus }) {
 
 function wire(c) {
   const out = { id: c.id, members: [...c.members], theme_ids: [...(c.theme_ids || [])] };
-  if (c.lead_city && c.members.includes(c.lead_city)) out.lead_city = c.lead_city;
+  // only the planner's own choice: a lead sent is a lead asked for ("as the planner chose")
+  if (c.chosen_lead && c.members.includes(c.chosen_lead)) out.lead_city = c.chosen_lead;
   return out;
 }
 
@@ -515,6 +666,7 @@ async function evaluate(what) {
       const fresh = byId.get(c.id);
       if (!fresh) continue;
       for (const k of ["score", "reasons", "lead_city", "working_languages", "components"]) if (k in fresh) c[k] = fresh[k];
+      c.lead_request = fresh.lead_request || null;
     }
     const reasons = new Map((result.unassigned || []).map((u) => [u.city_id, u.reason]));
     for (const u of plan.unassigned) if (reasons.has(u.city_id) && u.reason !== "Taken out by you") u.reason = reasons.get(u.city_id);
@@ -567,12 +719,13 @@ async function accept() {
 async function loadAccepted() {
   const body = $("#accepted tbody");
   try {
-    const rows = await apiAll("/v1/clusters");
+    const [rows, outcomes] = await Promise.all([apiAll("/v1/clusters"), apiAll("/v1/outcomes")]);
     hideError($("#accepted-error"));
     if (!rows.length) {
-      body.replaceChildren(el("tr", {}, el("td", { colspan: "7", class: "empty", text: "No cluster accepted yet." })));
+      body.replaceChildren(el("tr", {}, el("td", { colspan: "8", class: "empty", text: "No cluster accepted yet." })));
       return;
     }
+    const rated = new Map(outcomes.filter((o) => !o.expert_id && !o.city_id).map((o) => [o.cluster_id, o]));
     body.replaceChildren(
       ...rows.map((c) =>
         el(
@@ -585,11 +738,40 @@ async function loadAccepted() {
           el("td", { text: listWords((c.working_languages || []).map(languageName)) }),
           el("td", { text: c.period || "" }),
           el("td", { text: c.accepted_on || "" }),
+          el("td", {}, outcomeCell(c, rated.get(c.id))),
         ),
       ),
     );
   } catch (err) {
-    body.replaceChildren(el("tr", {}, el("td", { colspan: "7", class: "empty", text: "Could not load the accepted clusters." })));
+    body.replaceChildren(el("tr", {}, el("td", { colspan: "8", class: "empty", text: "Could not load the accepted clusters." })));
     showError($("#accepted-error"), err, "Could not load the accepted clusters: ");
   }
+}
+
+/** The secretariat's rating of a cluster at the end of its period, and (admins) a form to give it. */
+function outcomeCell(cluster, outcome) {
+  const shown = outcome
+    ? el("span", { class: "outcome", text: `${outcome.rating}/5 on ${outcome.on}${outcome.note ? `: ${outcome.note}` : ""}` })
+    : el("span", { class: "outcome empty", text: "Not rated yet" });
+  if (me.role !== "admin") return shown;
+  const label = cluster.name || cluster.id;
+  const rating = el("select", { "aria-label": `Rating for ${label}` },
+    [5, 4, 3, 2, 1].map((n) => el("option", { value: String(n), text: `${n}/5` })));
+  const note = el("input", { type: "text", maxlength: "2000", "aria-label": `Outcome note for ${label}` });
+  const error = el("p", { class: "error", role: "alert", hidden: true });
+  const form = el("form", { class: "inline" }, rating, " ", note, " ", el("button", { type: "submit", text: "Record outcome" }), error);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    hideError(error);
+    try {
+      await api(`/v1/clusters/${encodeURIComponent(cluster.id)}/outcomes`, {
+        method: "POST",
+        body: { rating: Number(rating.value), note: note.value.trim() || null },
+      });
+      loadAccepted();
+    } catch (err) {
+      showError(error, err, "Could not record the outcome: ");
+    }
+  });
+  return [shown, form];
 }

@@ -37,10 +37,12 @@ start(async (who) => {
     ev.preventDefault();
     search();
   });
-  if (me.role === "admin" || me.role === "analyst") {
-    $("#answers").hidden = false;
-    loadAnswers();
+  $("#answers").hidden = false; // the secretariat sees every answer, a coordinator its own
+  if (me.role === "coordinator") {
+    $("#answers-title").textContent = "Your answers and matches";
+    $("#answers-note").textContent = "What you answered, what other cities answered about you, and the cities that are interested in you as you are in them.";
   }
+  loadAnswers();
   map.setLabel("Map of the network's cities; suggested partners appear here");
   map.render({ points: [...cities.values()].map((c) => ({ id: c.id, lat: c.lat, lon: c.lon, color: "#9aa3ad", r: 3, title: c.name })) });
   if (params().has("k")) search(); // a shared link: run its search
@@ -73,6 +75,12 @@ function fillForm() {
     ...[...themes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((t) => el("option", { value: t.id, text: t.name })),
   );
   if (p.get("theme") && themes.has(p.get("theme"))) themeSelect.value = p.get("theme");
+  $("#force").replaceChildren(
+    el("option", { value: "", text: "No city" }),
+    ...[...cities.values()].sort((a, b) => a.name.localeCompare(b.name)).map((c) => el("option", { value: c.id, text: `${c.name} (${countryName(c.country)})` })),
+  );
+  if (p.get("force") && cities.has(p.get("force"))) $("#force").value = p.get("force");
+  $("#interpretation").checked = p.get("interpretation") === "true";
   const langs = new Set();
   for (const c of cities.values()) for (const l of c.languages || []) langs.add(l);
   $("#language").replaceChildren(
@@ -83,6 +91,32 @@ function fillForm() {
   if (p.get("max_km")) $("#max-km").value = p.get("max_km");
   if (p.get("membership")) $("#membership").value = p.get("membership");
   if (p.get("k")) $("#k").value = p.get("k");
+  if (["mark", "hide"].includes(p.get("again"))) $("#again").value = p.get("again");
+  $("#remember").addEventListener("click", rememberList);
+}
+
+let lastResult = null;
+
+/** Remember the list on screen as suggested to its city today: the next lists mark or hide it. */
+async function rememberList() {
+  const result = lastResult;
+  if (!result || !result.suggestions.length) return;
+  const error = $("#remember-error");
+  hideError(error);
+  $("#remember").disabled = true;
+  try {
+    const memo = await api(`/v1/cities/${encodeURIComponent(result.city_id)}/suggestions`, {
+      method: "POST",
+      body: { partner_ids: result.suggestions.map((s) => s.city_id) },
+    });
+    const name = (cities.get(memo.city_id) || {}).name || memo.city_id;
+    say($("#remember-status"), `Remembered ${memo.remembered} suggestion${memo.remembered === 1 ? "" : "s"} as made to ${name} on ${memo.on}.`);
+    if (!$("#answers").hidden) loadAnswers();
+  } catch (err) {
+    showError(error, err, "Not remembered: ");
+  } finally {
+    $("#remember").disabled = false;
+  }
 }
 
 function query() {
@@ -95,6 +129,9 @@ function query() {
   if (km) q.set("max_km", km);
   if ($("#membership").value) q.set("membership", $("#membership").value);
   if ($("#include-current").checked) q.set("include_current", "true");
+  if ($("#interpretation").checked) q.set("interpretation", "true");
+  if ($("#force").value) q.set("force", $("#force").value);
+  if ($("#again").value) q.set("again", $("#again").value);
   return q;
 }
 
@@ -159,7 +196,14 @@ function render(result) {
   $("#results-title").textContent = n
     ? `${n} suggested partner${n === 1 ? "" : "s"} for ${selfName}`
     : `No partner found for ${selfName}`;
-  say($("#status"), `${num(result.considered, 0)} ${result.considered === 1 ? "city was" : "cities were"} considered; ranked by ${result.ranker}. Scores are relative to the best match (1.00); a card moved down so one country does not fill the list says so.`);
+  const hidden = result.hidden_as_suggested
+    ? ` ${result.hidden_as_suggested} partner${result.hidden_as_suggested === 1 ? "" : "s"} suggested before ${result.hidden_as_suggested === 1 ? "is" : "are"} left out.`
+    : "";
+  say($("#status"), `${num(result.considered, 0)} ${result.considered === 1 ? "city was" : "cities were"} considered; ranked by ${result.ranker}.${hidden} Scores are relative to the best match (1.00); a card moved down so one country does not fill the list says so.`);
+  lastResult = result;
+  $("#remember-box").hidden = !(n && canAnswer(result.city_id));
+  $("#remember").textContent = `Remember this list as suggested to ${selfName}`;
+  say($("#remember-status"), "");
   const list = $("#cards");
   if (!n) {
     list.replaceChildren(el("li", { class: "empty", text: "No city passes these filters. Try another theme or language, a larger distance, or any membership." }));
@@ -203,6 +247,7 @@ function card(s, rank, selfId) {
       el("span", { class: "rank", "aria-hidden": "true", text: rank }),
       el("h3", { id: headingId }, el("span", { class: "visually-hidden", text: `${rank}. ` }), el("span", { class: "partner-name", text: s.name })),
       s.forced ? el("span", { class: "badge", text: "asked for" }) : null,
+      s.suggested_before ? el("span", { class: "badge warn", text: "suggested before" }) : null,
       el("span", { class: "score", text: `Score ${num(s.score, 2)}` }),
     ),
     el("div", { class: "meter", role: "presentation" }, el("span", { style: { width: `${Math.max(2, Math.min(100, s.score * 100)).toFixed(0)}%` } })),
@@ -260,10 +305,88 @@ function answerControls(s, selfId) {
   );
 }
 
+const ANSWERED = { interested: "you answered interested", not_for_us: "you answered not for us" };
+
+function renderSuggested(items) {
+  $("#suggested-box").hidden = false;
+  $("#suggested").replaceChildren(
+    ...(items.length
+      ? items.map((s) => el(
+        "li",
+        { dataset: { id: s.partner_id } },
+        el("strong", { text: s.name }),
+        ` — suggested ${s.times === 1 ? `on ${s.first_on}` : `${s.times} times, first on ${s.first_on}, last on ${s.last_on}`} (rank ${s.rank}); ${ANSWERED[s.answer] || "no answer yet"}`,
+      ))
+      : [el("li", { class: "empty", text: "Nothing remembered as suggested to you yet." })]),
+  );
+}
+
+const STEPS = {
+  introduced: "Introduced",
+  meeting_held: "Meeting held",
+  project_started: "Project started",
+  partnership_signed: "Partnership signed",
+  no_further_contact: "No further contact",
+};
+
+function renderMutual(matches) {
+  $("#mutual").replaceChildren(
+    ...(matches.length
+      ? matches.map((m) => el(
+        "li",
+        { class: "match", dataset: { pair: `${m.city_a}|${m.city_b}` } },
+        el("strong", { text: `${m.name_a} and ${m.name_b}` }),
+        " ",
+        el("span", { class: "badge ok", text: "mutual match" }),
+        " ",
+        el("span", { class: "badge", text: m.status ? STEPS[m.status] : "Not introduced yet" }),
+        m.follow_up_due ? [" ", el("span", { class: "badge warn", text: "Ask how it went" })] : null,
+        ...m.reasons.slice(1).map((r) => el("div", { class: "note", text: r.text })),
+        me.role === "admin" ? stepForm(m) : null,
+      ))
+      : [el("li", { class: "empty", text: "No mutual matches yet." })]),
+  );
+}
+
+/** The secretariat's next step for a match: what happened, when, and a note. */
+function stepForm(m) {
+  const pair = `${m.name_a} and ${m.name_b}`;
+  const step = el("select", { "aria-label": `Next step for ${pair}` },
+    Object.entries(STEPS).map(([value, text]) => el("option", { value, text })));
+  const on = el("input", { type: "date", "aria-label": `Date of the step for ${pair}`, value: new Date().toISOString().slice(0, 10) });
+  const note = el("input", { type: "text", maxlength: "2000", "aria-label": `Note on the step for ${pair}` });
+  const error = el("p", { class: "error", role: "alert", hidden: true });
+  const form = el("form", { class: "inline" }, step, " ", on, " ", note, " ", el("button", { type: "submit", text: "Record step" }), error);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    hideError(error);
+    try {
+      await api("/v1/interests/mutual/status", {
+        method: "POST",
+        body: { city_a: m.city_a, city_b: m.city_b, status: step.value, on: on.value || null, note: note.value.trim() || null },
+      });
+      loadAnswers();
+    } catch (err) {
+      showError(error, err, "Could not record the step: ");
+    }
+  });
+  return form;
+}
+
 async function loadAnswers() {
   const body = $("#answers-table tbody");
   try {
-    const rows = await api("/v1/interests");
+    let rows;
+    if (me.role === "coordinator") {
+      const mine = await api(`/v1/cities/${encodeURIComponent(me.city_id)}/interests`);
+      renderMutual(mine.mutual);
+      renderSuggested(mine.suggested);
+      rows = [...mine.given, ...mine.received];
+    } else {
+      const [all, mutual] = await Promise.all([api("/v1/interests"), api("/v1/interests/mutual")]);
+      renderMutual(mutual);
+      rows = all;
+    }
     hideError($("#answers-error"));
     if (!rows.length) {
       body.replaceChildren(el("tr", {}, el("td", { colspan: "4", class: "empty", text: "No answers yet." })));
