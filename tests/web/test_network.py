@@ -14,9 +14,10 @@ from tests.web.conftest import Server, Tab
 pytestmark = pytest.mark.web
 
 
-def _click_node(page: Page, city_id: str) -> None:
+def _click_node(page: Page, city_id: str, *, scroll: bool = True) -> None:
     """Click a city's dot on the graph canvas where a person would see it."""
-    page.locator("#graph").evaluate("(g) => g.scrollIntoView({block: 'center'})")
+    if scroll:
+        page.locator("#graph").evaluate("(g) => g.scrollIntoView({block: 'center'})")
     pos = page.evaluate(
         """(id) => {
             const cy = document.getElementById("graph")._cyreg.cy;
@@ -87,6 +88,34 @@ def test_analyst_explores_the_network(tab: Tab, server: Server) -> None:
     expect(profile.locator("h2")).to_have_text("Turin")
 
     tab.screenshots("network")
+    tab.watch.check()
+
+
+def test_a_click_lands_on_the_city_after_the_page_above_the_graph_moved(
+    tab: Tab, server: Server
+) -> None:
+    """The graph library caches where its canvas is and forgets it only on scroll or resize.
+
+    A message appearing above the graph moves the canvas without either; clicks then landed
+    on the background (seen in CI: "City profile" instead of Turin).
+    """
+    page = tab.open("/network", server.keys["analyst"])
+    expect(page.locator("#graph[data-ready]")).to_be_visible()
+    _click_node(page, "it-turin")  # the library now holds the canvas's place
+    profile = page.locator("#profile")
+    expect(profile.locator("h2")).to_have_text("Turin")
+    # at the top of the page (tall enough to show the graph) the browser does not scroll to
+    # keep the graph in place
+    page.set_viewport_size({"width": 1280, "height": 1600})
+    page.evaluate(
+        "() => new Promise((r) => { window.scrollTo(0, 0); requestAnimationFrame(() => requestAnimationFrame(r)); })"
+    )
+    page.mouse.move(1, 1)  # the library reads the canvas's place again, with the page at the top
+    page.locator("#status").evaluate(
+        "(s) => { s.textContent = 'A long message above the graph.'; s.style.minHeight = '140px'; }"
+    )
+    _click_node(page, "ie-dublin", scroll=False)
+    expect(profile.locator("h2")).to_have_text("Dublin")
     tab.watch.check()
 
 

@@ -254,6 +254,10 @@ function drawGraph() {
     padding: 20,
   }).run();
   state.big = big;
+  // Cytoscape caches where its canvas is and forgets it only on scroll, resize or a transition;
+  // a message appearing above the graph moves the canvas without any, and a click then landed
+  // beside the city. resize() (public) makes it measure again before the press is handled.
+  $("#panel-graph").addEventListener("pointerdown", () => cy.resize(), { capture: true });
   cy.on("tap", "node", (ev) => select(ev.target.id()));
   cy.on("tap", (ev) => {
     if (ev.target === cy) clearSelection();
