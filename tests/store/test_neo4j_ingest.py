@@ -8,6 +8,7 @@ stored by older versions, all-or-nothing batches).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -174,3 +175,18 @@ def test_a_relationship_to_a_node_iccmatch_does_not_know_fails_the_snapshot_by_n
     )
     with pytest.raises(IccmatchError, match="a SCORES relationship joins a node without"):
         store.snapshot()
+
+
+def test_snapshots_and_ingests_log_no_server_hints(
+    store: Neo4jStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server's notifications (a kind not stored yet, the internal ids the snapshot
+    reads on purpose) are for statement authors: the driver logged each as a warning, about
+    50 per snapshot, into the API server's log."""
+    with caplog.at_level(logging.INFO, logger="neo4j.notifications"):
+        store.upsert(GraphBatch({Kind.THEMES: _themes("Housing"), Kind.CITIES: [_city("lisbon")]}))
+        snap = store.snapshot()
+    assert len(snap.cities) == 1
+    assert [
+        r.getMessage() for r in caplog.records if r.name.startswith("neo4j.notifications")
+    ] == []
