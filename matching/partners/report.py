@@ -82,7 +82,7 @@ def _suggestion(
         gain_for_them=round(float(f.gain_back[p]), 4),
         profile_similarity=round(float(f.similarity[p]), 4),
         shared_languages=int(f.languages[p]),
-        distance_km=round(float(f.distance_km[p]), 1),
+        distance_km=float(round(float(f.distance_km[p]))),  # whole km, as the reason words it
         common_partners=int(f.common[p]),
         adamic_adar=round(float(f.adamic_adar[p]), 4),
     )

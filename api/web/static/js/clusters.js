@@ -3,7 +3,7 @@
 // and propose again, accept (…/accept); accepted clusters from GET /v1/clusters.
 
 import {
-  $, $$, GREY, PALETTE, api, apiAll, citiesById, countryName, el, hideError, languageName,
+  $, $$, GREY, PALETTE, api, apiAll, citiesById, countryName, el, fixed, hideError, languageName,
   listWords, num, params, plural, reasonList, say, showError, start, themesById, withBusy,
 } from "./common.js";
 import { WorldMap } from "./map.js";
@@ -451,7 +451,7 @@ function column(c, i) {
     `lead: ${lead}`,
     `languages: ${c.working_languages && c.working_languages.length ? listWords(c.working_languages.map(languageName)) : "none shared"}`,
   ];
-  if (c.score !== undefined && c.score !== null) facts.push(`cohesion ${num(c.score, 2)}`);
+  if (c.score !== undefined && c.score !== null) facts.push(`cohesion ${fixed(c.score, 2)}`);
   const section = el(
     "section",
     { class: "column", "aria-labelledby": `${id}-title`, dataset: { cluster: c.id }, style: { "--swatch": colourOf(i) } },

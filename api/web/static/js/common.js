@@ -95,6 +95,12 @@ export function num(x, digits = 2) {
   return Number(x).toLocaleString("en-GB", { maximumFractionDigits: digits, minimumFractionDigits: 0 });
 }
 
+/** A figure with exactly ``digits`` decimals (scores side by side: 0.60 beside 0.63, not 0.6). */
+export function fixed(x, digits = 2) {
+  if (x === null || x === undefined || Number.isNaN(Number(x))) return "–";
+  return Number(x).toLocaleString("en-GB", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
 export function plural(n, word, many = `${word}s`) {
   return `${n.toLocaleString("en-GB")} ${n === 1 ? word : many}`;
 }

@@ -4,7 +4,7 @@
 // the network (GET /v1/expert-conflicts) always apply and are listed, by name.
 
 import {
-  $, $$, api, apiAll, cached, citiesById, countryName, el, hideError, listWords, num, plural,
+  $, $$, api, apiAll, cached, citiesById, countryName, el, fixed, hideError, listWords, num, plural,
   reasonList, say, showError, start, themesById, withBusy,
 } from "./common.js";
 
@@ -276,7 +276,7 @@ function draw(result, body) {
             { dataset: { cluster: p.cluster_id, expert: p.expert_id } },
             el("th", { scope: "row", class: "cluster-name", text: p.cluster_name || p.cluster_id }),
             el("td", { class: "expert-name", text: p.expert_name || p.expert_id }),
-            el("td", { class: "num", text: num(p.score, 3) }),
+            el("td", { class: "num", text: fixed(p.score, 3) }),
             el("td", {}, reasonList(p.reasons)),
           ),
         )

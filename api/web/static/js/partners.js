@@ -2,7 +2,7 @@
 // secretariat through POST /v1/cities/{city}/interests.
 
 import {
-  $, api, citiesById, countryName, el, hideError, languageName, listWords, num, params,
+  $, api, citiesById, countryName, el, fixed, hideError, languageName, listWords, num, params,
   reasonList, say, showError, start, themesById, withBusy,
 } from "./common.js";
 import { WorldMap } from "./map.js";
@@ -248,7 +248,7 @@ function card(s, rank, selfId) {
       el("h3", { id: headingId }, el("span", { class: "visually-hidden", text: `${rank}. ` }), el("span", { class: "partner-name", text: s.name })),
       s.forced ? el("span", { class: "badge", text: "asked for" }) : null,
       s.suggested_before ? el("span", { class: "badge warn", text: "suggested before" }) : null,
-      el("span", { class: "score", text: `Score ${num(s.score, 2)}` }),
+      el("span", { class: "score", text: `Score ${fixed(s.score, 2)}` }),
     ),
     el("div", { class: "meter", role: "presentation" }, el("span", { style: { width: `${Math.max(2, Math.min(100, s.score * 100)).toFixed(0)}%` } })),
     el("p", { class: "note", text: facts.join(" · ") }),
