@@ -215,7 +215,7 @@ function savedRow(p) {
   const when = (p.created || "").replace("T", " ").slice(0, 16);
   const li = el("li", { class: `saved ${p.status}`, "data-id": p.id, "data-status": p.status },
     el("span", { class: "saved-id", text: p.id }),
-    el("span", { class: "saved-status", text: p.status }),
+    el("span", { class: "badge saved-status", text: p.status }),
     el("span", { class: "note", text: ` ${p.kind}, ${plural(p.n_clusters, "cluster")}, objective ${num(p.objective, 1)}, ${when}` }),
   );
   li.append(el("button", { type: "button", class: "secondary", text: "Open", "aria-label": `Open ${p.id}`, on: { click: () => openProposal(p.id) } }));
@@ -519,7 +519,7 @@ function memberCard(cityId, cluster, index, reason = "") {
   const li = el(
     "li",
     { class: `member${plan.moved.has(cityId) ? " moved" : ""}`, dataset: { city: cityId, from } },
-    el("div", {}, el("span", { class: "name", text: city.name }), isLead ? el("span", { class: "badge ok", text: " lead " }) : null),
+    el("div", {}, el("span", { class: "name", text: city.name }), isLead ? el("span", { class: "badge ok", text: "lead" }) : null),
     el("div", { class: "why", text: facts.join(" · ") }),
     reason ? el("div", { class: "why reason", text: reason }) : null,
   );
