@@ -51,6 +51,7 @@ app = typer.Typer(
     help="iccmatch: match cities, clusters and experts in a network of cities.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstrings are rewrapped to the terminal, not cut mid-line
 )
 console = Console(stderr=True, soft_wrap=True)
 out = Console()
@@ -529,8 +530,9 @@ def answer(
     note: Annotated[str | None, typer.Option("--note", help="A note for the record.")] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Record a city's answer to a suggested partner, as its coordinator would on the
-    partner page ("not for us" is never suggested to that city again)."""
+    """Record a city's answer to a suggested partner, as its coordinator would.
+
+    As on the partner page: "not for us" is never suggested to that city again."""
     with _service(store) as service:
         service.record_answer(city_id, partner_id, status, note)
         match = next(
@@ -559,8 +561,10 @@ def follow_up(
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Record the next step of a mutual match (a signed partnership also records the
-    partnership, so the next cycle treats the pair as partners)."""
+    """Record the next step of a mutual match, with its date and a note.
+
+    A signed partnership also records the partnership, so the next cycle treats the pair
+    as partners."""
     with _service(store) as service:
         match = jsonable(service.record_match_status(city_a, city_b, status, on, note))
     if as_json:
