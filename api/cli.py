@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
@@ -443,13 +444,15 @@ def partners(
     )
     with _service(store) as service, _embedding_progress() as bar:
         task = bar.add_task("embed", total=None)
-        service.prepared(lambda done, total: bar.update(task, completed=done, total=total))
+        ready = service.prepared(lambda done, total: bar.update(task, completed=done, total=total))
         results = service.partners(city_ids, k=k, filters=filters, again=shown_again)
+        names = {c: ready.arrays.names[i] for c, i in ready.arrays.index.items()}
         shown = [
             service.remember_suggestions(r.city_id, [s.city_id for s in r.suggestions])
             for r in results
             if remember and r.suggestions
         ]
+
     if as_json:
         doc = {"results": jsonable(results)} | ({"remembered": shown} if remember else {})
         out.print_json(json.dumps(doc, ensure_ascii=False))
@@ -461,7 +464,8 @@ def partners(
             else ""
         )
         out.print(
-            f"[bold]Partners for {result.city_id}[/bold] "
+            f"[bold]Partners for {escape(names.get(result.city_id, result.city_id))} "
+            f"({result.city_id})[/bold] "
             f"({plural(result.considered, 'city', 'cities')} considered; ranked by "
             f"{result.ranker}{hidden})"
         )
@@ -472,7 +476,7 @@ def partners(
     for memo in shown:
         out.print(
             f"Remembered {plural(memo['remembered'], 'suggestion')} as shown to "
-            f"{memo['city_id']} on {memo['on']}."
+            f"{names.get(memo['city_id'], memo['city_id'])} on {memo['on']}."
         )
 
 

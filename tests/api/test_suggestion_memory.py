@@ -182,7 +182,9 @@ def test_the_cli_remembers_a_list_and_the_setting_hides_it(
         get_settings.cache_clear()
     assert by_setting["hidden_as_suggested"] == 1
     text = runner.invoke(cli, ["partners", "es-getxo", "--again", "hide", "--store", url])
-    assert "1 partner suggested before left out" in " ".join(text.stdout.split())
+    words = " ".join(text.stdout.split())
+    assert "Partners for Getxo (es-getxo)" in words  # the city by name, not only its id
+    assert "1 partner suggested before left out" in words
     bad = runner.invoke(cli, ["partners", "es-getxo", "--again", "never", "--store", url])
     assert bad.exit_code != 0 and "--again is mark or hide" in bad.output
 
