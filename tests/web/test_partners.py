@@ -34,8 +34,14 @@ def test_coordinator_ranks_partners_for_its_own_city_and_answers(tab: Tab, serve
     for i in range(n):
         card = cards.nth(i)
         expect(card.locator(".partner-name")).not_to_be_empty()
-        expect(card.locator(".score")).to_have_text(re.compile(r"^Score \d"))
+        # two decimals always, so scores side by side read alike ("0.60", not "0.6")
+        expect(card.locator(".score")).to_have_text(re.compile(r"^Score \d\.\d\d$"))
         assert card.locator(".reasons li").count() >= 1
+        # the distance in the figures is the one the reason words
+        said = re.search(r"([\d,]+) km apart", card.locator(".reasons").inner_text())
+        shown = card.locator("dl.numbers div", has_text="Distance").locator("dd")
+        if said and shown.count():
+            assert shown.inner_text() == f"{said.group(1)} km"
     # the theme asked for shows up among the reasons
     expect(page.locator("#cards .reason-text", has_text="Anti-rumours").first).to_be_visible()
     # the map: one dot per partner and one for Amadora
