@@ -225,18 +225,20 @@ def propose_or_none(inp: ClusterInput, params: ClusterParams) -> ClusterProposal
         return None
 
 
-def two_regions(n_per: int = 12) -> ClusterInput:
-    """Iberian and Eastern cities with identical affinity: only distance separates them."""
-    n = 2 * n_per
-    west = n_per
-    countries = tuple(("ES", "PT")[i % 2] if i < west else ("UA", "PL")[i % 2] for i in range(n))
-    lat = np.asarray([40.0 + (i % 3) if i < west else 50.0 + (i % 3) for i in range(n)])
-    lon = np.asarray([-5.0 + (i % 4) if i < west else 28.0 + (i % 4) for i in range(n)])
-    A = np.full((n, n), 0.5) - 0.5 * np.eye(n)
+def placed_input(
+    affinity: np.ndarray,
+    countries: tuple[str, ...],
+    lat: np.ndarray,
+    lon: np.ndarray,
+    names: tuple[str, ...] | None = None,
+) -> ClusterInput:
+    """Cities that differ only by place and affinity: one theme, one shared language,
+    members alternately international and national, one cluster each."""
+    n = len(countries)
     return ClusterInput(
         city_ids=tuple(f"c{i}" for i in range(n)),
-        names=tuple(f"City {i}" for i in range(n)),
-        affinity=A,
+        names=names or tuple(f"City {i}" for i in range(n)),
+        affinity=affinity,
         countries=countries,
         networks=((),) * n,
         membership=tuple(("international", "national")[i % 2] for i in range(n)),
@@ -250,3 +252,13 @@ def two_regions(n_per: int = 12) -> ClusterInput:
         lat=lat,
         lon=lon,
     )
+
+
+def two_regions(n_per: int = 12) -> ClusterInput:
+    """Iberian and Eastern cities with identical affinity: only distance separates them."""
+    n = 2 * n_per
+    west = n_per
+    countries = tuple(("ES", "PT")[i % 2] if i < west else ("UA", "PL")[i % 2] for i in range(n))
+    lat = np.asarray([40.0 + (i % 3) if i < west else 50.0 + (i % 3) for i in range(n)])
+    lon = np.asarray([-5.0 + (i % 4) if i < west else 28.0 + (i % 4) for i in range(n)])
+    return placed_input(np.full((n, n), 0.5) - 0.5 * np.eye(n), countries, lat, lon)

@@ -27,7 +27,12 @@ from matching.clusters import (
 from matching.clusters.pools import build_problem
 from matching.clusters.rules import PoolCluster, worst_benefit
 from matching.kernel.geometry import distance_matrix_km
-from tests.matching.clusters.support import assert_valid, propose_or_none, random_input
+from tests.matching.clusters.support import (
+    assert_valid,
+    placed_input,
+    propose_or_none,
+    random_input,
+)
 
 SPAN = 1500.0
 
@@ -58,22 +63,12 @@ def world(n_europe: int = 16, seed: int = 0) -> ClusterInput:
     A[:, n_europe:] += 0.3
     np.fill_diagonal(A, 0.0)
     names = [f"City {i}" for i in range(n_europe)] + ["Melbourne", "Melton", "Sydney", "Auckland"]
-    return ClusterInput(
-        city_ids=tuple(f"c{i}" for i in range(n)),
-        names=tuple(names),
-        affinity=A,
-        countries=tuple(r[0] for r in rows),
-        networks=((),) * n,
-        membership=tuple(("international", "national")[i % 2] for i in range(n)),
-        languages=np.ones((n, 1), dtype=bool),
-        language_codes=("en",),
-        theme_ids=("t0",),
-        theme_names=("Theme 0",),
-        priority=np.full((n, 1), 3),
-        strength=np.full((n, 1), 80.0),
-        capacity=np.ones(n, dtype=np.int64),
-        lat=np.asarray([r[1] for r in rows]),
-        lon=np.asarray([r[2] for r in rows]),
+    return placed_input(
+        A,
+        tuple(r[0] for r in rows),
+        np.asarray([r[1] for r in rows]),
+        np.asarray([r[2] for r in rows]),
+        tuple(names),
     )
 
 
@@ -304,10 +299,9 @@ def test_fair_raises_the_worst_off_where_the_plain_proposal_leaves_one_behind() 
     assert fair.metrics["worst_benefit"] > plain.metrics["worst_benefit"]
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4, 6])
-def test_fair_is_max_min_then_total_on_the_exact_path(seed: int) -> None:
-    inp = random_input(seed, 12, n_themes=1)
-    params = ClusterParams(
+def _exact(seed: int) -> ClusterParams:
+    """Small clusters on the exact path, where the fair objective is solved to optimality."""
+    return ClusterParams(
         min_size=2,
         max_size=4,
         lead_min_strength=30.0,
@@ -316,6 +310,12 @@ def test_fair_is_max_min_then_total_on_the_exact_path(seed: int) -> None:
         time_limit_s=2,
         seed=seed,
     )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 6])
+def test_fair_is_max_min_then_total_on_the_exact_path(seed: int) -> None:
+    inp = random_input(seed, 12, n_themes=1)
+    params = _exact(seed)
     pair = _fair_pair(inp, params)
     if pair is None:
         return
@@ -330,15 +330,7 @@ def test_fair_is_max_min_then_total_on_the_exact_path(seed: int) -> None:
 def test_exact_fair_lifts_a_worst_off_city_the_plain_optimum_leaves_behind(seed: int) -> None:
     """On these inputs the plain optimum's worst-off city can be lifted at a small cost."""
     inp = random_input(seed, 12, n_themes=1)
-    params = ClusterParams(
-        min_size=2,
-        max_size=4,
-        lead_min_strength=30.0,
-        allow_single_network=True,
-        method="exact",
-        time_limit_s=2,
-        seed=seed,
-    )
+    params = _exact(seed)
     pair = _fair_pair(inp, params)
     assert pair is not None
     plain, fair = pair
