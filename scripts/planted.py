@@ -165,6 +165,42 @@ def _assemble(
     return sp.csr_matrix(M.maximum(M.T))
 
 
+def _input(
+    affinity: npt.NDArray[np.float64] | sp.csr_matrix,
+    countries: Sequence[str],
+    networks: Sequence[tuple[str, ...]],
+    membership: Sequence[str],
+    languages: npt.NDArray[np.bool_],
+    lang_codes: Sequence[str],
+    priority: npt.NDArray[np.int64],
+    strength: npt.NDArray[np.float64],
+    capacity: npt.NDArray[np.int64],
+    lat: npt.NDArray[np.float64],
+    lon: npt.NDArray[np.float64],
+    ties: sp.csr_matrix | None = None,
+) -> ClusterInput:
+    """A generated network as the matcher takes it: cities c00000.., the first themes."""
+    n, t = priority.shape
+    return ClusterInput(
+        city_ids=tuple(f"c{i:05d}" for i in range(n)),
+        names=tuple(f"City {i}" for i in range(n)),
+        affinity=affinity,
+        countries=tuple(countries),
+        networks=tuple(networks),
+        membership=tuple(membership),
+        languages=languages,
+        language_codes=tuple(lang_codes),
+        theme_ids=tuple(THEMES[:t]),
+        theme_names=tuple(x.replace("-", " ").capitalize() for x in THEMES[:t]),
+        priority=priority,
+        strength=strength,
+        capacity=capacity,
+        lat=lat,
+        lon=lon,
+        ties=ties,
+    )
+
+
 def planted(
     n_cities: int,
     *,
@@ -251,22 +287,18 @@ def planted(
         n,
         sparse_k,
     )
-    inp = ClusterInput(
-        city_ids=tuple(f"c{i:05d}" for i in range(n)),
-        names=tuple(f"City {i}" for i in range(n)),
-        affinity=affinity,
-        countries=tuple(countries),
-        networks=tuple(networks),
-        membership=tuple(membership),
-        languages=languages,
-        language_codes=tuple(lang_codes),
-        theme_ids=tuple(THEMES[:T]),
-        theme_names=tuple(t.replace("-", " ").capitalize() for t in THEMES[:T]),
-        priority=priority,
-        strength=strength,
-        capacity=np.full(n, capacity, dtype=np.int64),
-        lat=lat,
-        lon=lon,
+    inp = _input(
+        affinity,
+        countries,
+        networks,
+        membership,
+        languages,
+        lang_codes,
+        priority,
+        strength,
+        np.full(n, capacity, dtype=np.int64),
+        lat,
+        lon,
     )
     return Planted(inp, labels, tuple(group_theme))
 
@@ -466,23 +498,19 @@ def signatures(
         n,
         sparse_k,
     )
-    inp = ClusterInput(
-        city_ids=tuple(f"c{i:05d}" for i in range(n)),
-        names=tuple(f"City {i}" for i in range(n)),
-        affinity=affinity,
-        countries=tuple(countries),
-        networks=tuple(networks),
-        membership=tuple(membership),
-        languages=languages,
-        language_codes=tuple(lang_codes),
-        theme_ids=tuple(THEMES[:T]),
-        theme_names=tuple(t.replace("-", " ").capitalize() for t in THEMES[:T]),
-        priority=priority,
-        strength=strength,
-        capacity=np.ones(n, dtype=np.int64),
-        lat=lat,
-        lon=lon,
-        ties=ties,
+    inp = _input(
+        affinity,
+        countries,
+        networks,
+        membership,
+        languages,
+        lang_codes,
+        priority,
+        strength,
+        np.ones(n, dtype=np.int64),
+        lat,
+        lon,
+        ties,
     )
     return Signed(inp, labels, tuple(sig), tuple(texts))
 
