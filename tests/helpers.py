@@ -196,3 +196,18 @@ def wait_serving(client: Any, revision: int, timeout_s: float = 60) -> dict[str,
             return body
         assert time.monotonic() < deadline, f"revision {revision} not served: {body}"
         time.sleep(0.05)
+
+
+def load_with_keys(url: str, data: Path, roles: tuple[str, ...] = ("admin", "analyst")) -> dict:
+    """Ingest ``data`` into the store at ``url`` and make one key per role: each role's
+    ``Authorization`` header, as a test client sends it."""
+    from api.keys import create_key
+    from graph.open import open_store
+    from ingest.load import ingest_path
+
+    store = open_store(url)
+    try:
+        assert ingest_path(data, store).ok
+        return {role: {"Authorization": f"Bearer {create_key(store, role)[0]}"} for role in roles}
+    finally:
+        store.close()

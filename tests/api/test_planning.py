@@ -11,11 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.keys import create_key
 from api.settings import Settings
-from graph.open import open_store
-from ingest.load import ingest_path
 from tests.conftest import SAMPLE, _wipe
+from tests.helpers import load_with_keys
 
 HARD = (
     "size_bounds",
@@ -37,15 +35,9 @@ def client(
     else:
         url = request.getfixturevalue("neo4j_url")
         _wipe(url)
-    store = open_store(url)
-    try:
-        assert ingest_path(SAMPLE, store).ok
-        admin = {"Authorization": f"Bearer {create_key(store, 'admin')[0]}"}
-        analyst = {"Authorization": f"Bearer {create_key(store, 'analyst')[0]}"}
-    finally:
-        store.close()
+    keys = load_with_keys(url, SAMPLE)
     with TestClient(create_app(Settings(store=url)), raise_server_exceptions=False) as c:
-        yield c, {"admin": admin, "analyst": analyst}
+        yield c, keys
 
 
 def test_a_proposal_meets_every_hard_constraint_and_explains_itself(

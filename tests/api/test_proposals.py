@@ -16,11 +16,9 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli
-from api.keys import create_key
 from api.settings import Settings
-from graph.open import open_store
-from ingest.load import ingest_path
 from tests.conftest import SAMPLE
+from tests.helpers import load_with_keys
 
 runner = CliRunner()
 
@@ -28,15 +26,9 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def planner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict, str]]:
     url = f"sqlite:///{tmp_path_factory.mktemp('proposals') / 'p.db'}"
-    store = open_store(url)
-    try:
-        assert ingest_path(SAMPLE, store).ok
-        admin = {"Authorization": f"Bearer {create_key(store, 'admin')[0]}"}
-        analyst = {"Authorization": f"Bearer {create_key(store, 'analyst')[0]}"}
-    finally:
-        store.close()
+    keys = load_with_keys(url, SAMPLE)
     with TestClient(create_app(Settings(store=url)), raise_server_exceptions=False) as c:
-        yield c, {"admin": admin, "analyst": analyst}, url
+        yield c, keys, url
 
 
 def propose(c: TestClient, keys: dict, **body: object) -> dict:
