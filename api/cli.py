@@ -634,7 +634,11 @@ def outcomes_list(
         out.print("no outcomes recorded yet", markup=False)
 
 
-clusters_app = typer.Typer(help="Cluster proposals: propose, accept, list.", no_args_is_help=True)
+clusters_app = typer.Typer(
+    help="Cluster proposals: propose, list, show, compare, evaluate an edit, discard, accept;"
+    " and the accepted clusters.",
+    no_args_is_help=True,
+)
 app.add_typer(clusters_app, name="clusters")
 
 
